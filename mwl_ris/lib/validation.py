@@ -1,0 +1,27 @@
+"""Model validation that raises the application's error with field messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from mwl_ris.lib.errors import ApplicationError
+
+
+class FieldErrors(ApplicationError):
+    """400 with one list of messages per field."""
+
+    code = "invalid"
+
+    def __init__(self, fields: dict[str, list[str]]):
+        super().__init__("Some values are not valid.", extra={"fields": fields})
+        self.fields = fields
+
+
+def full_clean_or_raise(instance: models.Model, *, exclude: Iterable[str] | None = None) -> None:
+    try:
+        instance.full_clean(exclude=list(exclude) if exclude else None)
+    except ValidationError as exc:
+        raise FieldErrors({k: [str(m) for m in v] for k, v in exc.message_dict.items()}) from exc

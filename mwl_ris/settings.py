@@ -1,0 +1,191 @@
+"""Settings for the mini-RIS, all read from the environment (see README, "Configuration").
+
+Zero configuration gives a working quick start: SQLite in ``var/`` and no Redis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from mwl_ris.lib.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("MWL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("DJANGO_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
+    # Quick start: a fixed development key, reported by the system check ris.E001.
+    SECRET_KEY = "insecure-quick-start-key-change-me-" + "x" * 20
+    INSECURE_SECRET_KEY = True
+else:
+    INSECURE_SECRET_KEY = False
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: hospitals may be offline
+    "accounts",
+    "patients",
+    "orders",
+    "scheduling",
+    "worklist",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mwl_ris.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "mwl_ris.wsgi.application"
+
+# Database: SQLite in var/ by default, anything dj-database-url understands otherwise.
+_DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'mwl_ris.sqlite3'}"
+DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_SQLITE)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # IMMEDIATE: every atomic block takes the write lock at BEGIN, so the
+    # overlap check and the insert of a booking cannot interleave (SQLite has
+    # no exclusion constraints; see scheduling/services.py).
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Internationalisation: English and Swahili; times are timezone-aware.
+LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
+LANGUAGES = [("en", _("English")), ("sw", _("Swahili"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Africa/Dar_es_Salaam")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as _exc:
+    raise ImproperlyConfigured(f"TIME_ZONE={TIME_ZONE!r} is not a known time zone") from _exc
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+SESSION_COOKIE_AGE = env_int("SESSION_TIMEOUT_SECONDS", 8 * 3600, minimum=300)
+SESSION_SAVE_EVERY_REQUEST = True
+LOGIN_URL = "admin:login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "mwl_ris.api.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mwl_ris.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mini-RIS and Modality Worklist API",
+    "DESCRIPTION": (
+        "Patients, procedure catalogue, imaging orders, stations, appointments and the "
+        "DICOM modality worklist projection. Authenticate with `Authorization: Token <key>` "
+        "or a browser session."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ExamStatusEnum": "orders.lifecycle.ExamStatus",
+    },
+}
+
+# --- RIS behaviour -----------------------------------------------------------
+# Issuer of Patient ID (0010,0021) for patients registered without one.
+RIS_DEFAULT_ISSUER = env_str("RIS_DEFAULT_ISSUER", "")
+# Accession numbers: a str.format template with {prefix}, {date} (today, local) and {seq}.
+# The counter restarts whenever the rest of the rendered value changes (per day by default).
+ACCESSION_PREFIX = env_str("ACCESSION_PREFIX", "A")
+ACCESSION_FORMAT = env_str("ACCESSION_FORMAT", "{prefix}{date:%y%m%d}{seq:04d}")
+# Study Instance UIDs: "2.25.<uuid>" unless an organisation root is configured.
+RIS_UID_ROOT = env_str("RIS_UID_ROOT", "")
+
+# --- DICOM gateway (issue: mwl_gateway) --------------------------------------
+MWL_AE_TITLE = env_str("MWL_AE_TITLE", "RIS_MWL")
+MWL_PORT = env_int("MWL_PORT", 11112, minimum=1, maximum=65535)
+MWL_BIND = env_str("MWL_BIND", "127.0.0.1")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Patient IDs generated for patients registered here without one: prefix + 7 digits.
+RIS_PATIENT_ID_PREFIX = env_str("RIS_PATIENT_ID_PREFIX", "RIS")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from orders.api import OrderViewSet, ProcedureViewSet
+from patients.api import PatientViewSet
+from scheduling.api import AppointmentViewSet, StationViewSet
+from worklist.api import WorklistItemViewSet
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability for load balancers and compose."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+        return JsonResponse({"status": "error", "database": type(exc).__name__}, status=503)
+    return JsonResponse({"status": "ok", "database": connection.vendor})
+
+
+router = DefaultRouter()
+router.register("patients", PatientViewSet, basename="patient")
+router.register("procedures", ProcedureViewSet, basename="procedure")
+router.register("orders", OrderViewSet, basename="order")
+router.register("stations", StationViewSet, basename="station")
+router.register("appointments", AppointmentViewSet, basename="appointment")
+router.register("worklist", WorklistItemViewSet, basename="worklist")
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from mwl_ris.lib.dicom import validate_lo, validate_sh, validate_uid
+from orders.lifecycle import ExamStatus
+
+
+class Modality(models.TextChoices):
+    """DICOM Modality (0008,0060) values a worklist serves."""
+
+    CT = "CT", _("Computed tomography")
+    MR = "MR", _("Magnetic resonance")
+    CR = "CR", _("Computed radiography")
+    DX = "DX", _("Digital radiography")
+    US = "US", _("Ultrasound")
+    MG = "MG", _("Mammography")
+    RF = "RF", _("Fluoroscopy")
+    XA = "XA", _("Angiography")
+    NM = "NM", _("Nuclear medicine")
+    PT = "PT", _("PET")
+    OT = "OT", _("Other")
+
+
+class Procedure(models.Model):
+    """A catalogue entry: what can be ordered, and how long it takes."""
+
+    code = models.CharField(_("code"), max_length=16, validators=[validate_sh])
+    coding_scheme = models.CharField(
+        _("coding scheme"), max_length=16, default="RIS", validators=[validate_sh]
+    )
+    name = models.CharField(_("name"), max_length=64, validators=[validate_lo])
+    modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
+    default_duration_minutes = models.PositiveSmallIntegerField(
+        _("default duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(480)]
+    )
+    body_part = models.CharField(_("body part examined"), max_length=16, blank=True)
+    protocol_code = models.CharField(
+        _("protocol code"), max_length=16, blank=True, validators=[validate_sh]
+    )
+    preparation = models.TextField(_("patient preparation"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("procedure")
+        verbose_name_plural = _("procedures")
+        ordering = ["modality", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["coding_scheme", "code"], name="procedure_code_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Priority(models.TextChoices):
+    ROUTINE = "routine", _("Routine")
+    URGENT = "urgent", _("Urgent")
+    STAT = "stat", _("STAT")
+
+    @property
+    def dicom(self) -> str:
+        """Requested Procedure Priority (0040,1003): STAT, HIGH, ROUTINE, MEDIUM, LOW."""
+        return {"routine": "ROUTINE", "urgent": "HIGH", "stat": "STAT"}[self.value]
+
+
+class Order(models.Model):
+    """An imaging order: one requested procedure for one patient."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="orders")
+    procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="orders")
+    placer_order_number = models.CharField(
+        _("placer order number"), max_length=64, blank=True, validators=[validate_lo]
+    )
+    filler_order_number = models.CharField(
+        _("filler order number"), max_length=64, blank=True, validators=[validate_lo]
+    )
+    accession_number = models.CharField(
+        _("accession number"), max_length=16, unique=True, validators=[validate_sh]
+    )
+    study_instance_uid = models.CharField(
+        _("study instance UID"), max_length=64, unique=True, validators=[validate_uid]
+    )
+    requested_procedure_id = models.CharField(
+        _("requested procedure ID"), max_length=16, validators=[validate_sh]
+    )
+    priority = models.CharField(
+        _("priority"), max_length=8, choices=Priority.choices, default=Priority.ROUTINE
+    )
+    referring_physician = models.CharField(_("referring physician"), max_length=64, blank=True)
+    reason = models.TextField(_("reason / clinical indication"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED
+    )
+    status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # HL7 placer numbers identify an order; the same one twice is a duplicate order
+            models.UniqueConstraint(
+                fields=["placer_order_number"],
+                condition=~Q(placer_order_number=""),
+                name="order_placer_number_unique",
+            ),
+        ]
+        indexes = [
+            # scheduler's queue of unscheduled orders: status = requested, oldest first
+            models.Index(fields=["status", "created_at"], name="order_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.accession_number} {self.procedure.name}"
+
+
+class Counter(models.Model):
+    """Named counters: one per accession-number scope (per day by default) and
+    one for generated patient IDs. See orders/accession.py."""
+
+    scope = models.CharField(max_length=32, unique=True)
+    value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("counter")

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from mwl_ris.lib.dicom import normalise_for_search, person_name, validate_lo
+
+# Tanzanian mobile and landline numbers in international form: +255 and 9 digits.
+TZ_PHONE_RE = re.compile(r"^\+255[1-9][0-9]{8}$")
+validate_tz_phone = RegexValidator(
+    TZ_PHONE_RE,
+    _("Enter the phone number as +255 followed by 9 digits, e.g. +255712345678."),
+    code="phone",
+)
+
+
+def normalise_phone(raw: str) -> str:
+    """Accept the ways people write Tanzanian numbers (0712 345 678,
+    255712345678, +255 712-345-678) and return +255XXXXXXXXX; anything else is
+    returned unchanged for the validator to refuse."""
+    digits = re.sub(r"[\s\-().]", "", raw or "")
+    if not digits:
+        return ""
+    if digits.startswith("0") and len(digits) == 10:
+        return "+255" + digits[1:]
+    if digits.startswith("255") and len(digits) == 12:
+        return "+" + digits
+    return digits
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("Male")
+    FEMALE = "F", _("Female")
+    OTHER = "O", _("Other")
+    UNKNOWN = "", _("Unknown")
+
+
+class BirthDatePrecision(models.TextChoices):
+    """Many patients know only their birth year. The date column then holds the
+    first day of the known period, and this says how much of it is real."""
+
+    DAY = "day", _("Exact date")
+    MONTH = "month", _("Month and year only")
+    YEAR = "year", _("Year only")
+
+
+class Patient(models.Model):
+    patient_id = models.CharField(_("patient ID"), max_length=64, validators=[validate_lo])
+    issuer = models.CharField(
+        _("issuer of patient ID"), max_length=64, blank=True, default="", validators=[validate_lo]
+    )
+    family_name = models.CharField(_("family name"), max_length=64)
+    given_name = models.CharField(_("given name"), max_length=64, blank=True)
+    middle_name = models.CharField(_("middle name"), max_length=64, blank=True)
+    # Normalised "family given middle" (case/accent folded): the search column.
+    name_search = models.CharField(max_length=200, editable=False, db_index=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    birth_date_precision = models.CharField(
+        _("birth date precision"),
+        max_length=5,
+        choices=BirthDatePrecision.choices,
+        default=BirthDatePrecision.DAY,
+    )
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True, default="")
+    phone = models.CharField(_("phone"), max_length=13, blank=True, validators=[validate_tz_phone])
+    address = models.TextField(_("address"), blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_patients",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        ordering = ["family_name", "given_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "patient_id"], name="patient_id_unique_per_issuer"),
+        ]
+        indexes = [
+            # patient search by ID prefix (UI search-as-you-type, API ?patient_id=)
+            models.Index(fields=["patient_id"], name="patient_pid_idx"),
+            # patient search by phone (scheduler's search box)
+            models.Index(fields=["phone"], name="patient_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.patient_id})"
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.given_name, self.middle_name, self.family_name.upper()) if p)
+
+    @property
+    def dicom_name(self) -> str:
+        return person_name(self.family_name, self.given_name, self.middle_name)
+
+    def refresh_search_fields(self) -> None:
+        self.name_search = normalise_for_search(
+            " ".join((self.family_name, self.given_name, self.middle_name))
+        )
+
+    def clean(self) -> None:
+        if self.birth_date and self.birth_date_precision != BirthDatePrecision.DAY:
+            if self.birth_date_precision == BirthDatePrecision.YEAR and (
+                self.birth_date.month,
+                self.birth_date.day,
+            ) != (1, 1):
+                raise ValidationError({"birth_date": _("With 'year only', give the 1st of January.")})
+            if self.birth_date_precision == BirthDatePrecision.MONTH and self.birth_date.day != 1:
+                raise ValidationError({"birth_date": _("With 'month and year only', give the 1st day.")})
+
+
+class IdentifierKind(models.TextChoices):
+    NHIF = "nhif", _("NHIF card number")
+    NATIONAL_ID = "nida", _("National ID (NIDA)")
+    PREVIOUS_ID = "previous", _("Previous patient ID (merged)")
+    OTHER = "other", _("Other")
+
+
+class PatientIdentifier(models.Model):
+    """Other identifiers: NHIF card, national ID, IDs from merged records."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(_("kind"), max_length=10, choices=IdentifierKind.choices)
+    issuer = models.CharField(_("issuer"), max_length=64, blank=True, default="")
+    value = models.CharField(_("value"), max_length=64, validators=[validate_lo])
+
+    class Meta:
+        verbose_name = _("patient identifier")
+        constraints = [
+            # one NHIF number / national ID belongs to one patient
+            models.UniqueConstraint(fields=["kind", "issuer", "value"], name="identifier_unique"),
+        ]
+        indexes = [
+            # patient search by NHIF number or national ID (value lookups)
+            models.Index(fields=["value"], name="identifier_value_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"
+
+
+class PatientMerge(models.Model):
+    """Who merged which patient into which, and when (HL7 A40 or a user)."""
+
+    source = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    source_patient_id = models.CharField(max_length=64)
+    source_issuer = models.CharField(max_length=64, blank=True)
+    orders_moved = models.PositiveIntegerField(default=0)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_via = models.CharField(max_length=32, default="ui")
+    merged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("patient merge")
+        ordering = ["-merged_at"]

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from mwl_ris.lib.dicom import validate_ae_title
+from orders.models import Modality
+
+
+class Station(models.Model):
+    """A room with one modality, known to the worklist by its AE title."""
+
+    name = models.CharField(_("name"), max_length=64)
+    room = models.CharField(_("room"), max_length=64, blank=True)
+    modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
+    ae_title = models.CharField(
+        _("AE title"), max_length=16, unique=True, validators=[validate_ae_title]
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("station")
+        verbose_name_plural = _("stations")
+        ordering = ["modality", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ae_title})"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class OpeningHours(models.Model):
+    """One opening interval of a station on a weekday, in local time. A station
+    with no rows at all is open around the clock (an emergency CT); a weekday
+    without rows is closed. ``closes`` 00:00 means midnight at the end of the day."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"))
+
+    class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        ordering = ["station", "weekday", "opens"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class Closure(models.Model):
+    """Downtime: maintenance, breakdown, holiday. No booking may fall in it."""
+
+    station = models.ForeignKey(Station, on_delete=models.CASCADE, related_name="closures")
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    reason = models.CharField(_("reason"), max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("closure")
+        verbose_name_plural = _("closures")
+        ordering = ["station", "starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="closure_ends_after_start"),
+        ]
+        indexes = [
+            # booking check: closures of one station overlapping [start, end)
+            models.Index(fields=["station", "starts_at", "ends_at"], name="closure_station_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station}: {self.reason}"
+
+
+class AppointmentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    CANCELLED = "cancelled", _("Cancelled")
+    NO_SHOW = "no_show", _("No-show")
+    RESCHEDULED = "rescheduled", _("Rescheduled (replaced)")
+
+
+class Appointment(models.Model):
+    """An order booked into a station's time slot [starts_at, ends_at).
+
+    Only ACTIVE appointments hold their slot. On PostgreSQL the exclusion
+    constraint ``appointment_no_overlap`` (migration 0002) makes overlapping
+    active appointments in one station impossible, whatever the application
+    does; on SQLite the booking service checks inside an IMMEDIATE transaction.
+    """
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="appointments")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="appointments")
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.ACTIVE
+    )
+    override_reason = models.CharField(
+        _("reason for booking outside opening hours"), max_length=200, blank=True
+    )
+    cancel_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
+    replaced_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        ordering = ["starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="appointment_ends_after_start"
+            ),
+            # an order has at most one active appointment
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status="active"),
+                name="appointment_one_active_per_order",
+            ),
+        ]
+        indexes = [
+            # overlap check and station calendar: active appointments of a station in a time window
+            models.Index(fields=["station", "starts_at", "ends_at"], name="appt_station_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station.ae_title} {self.starts_at:%Y-%m-%d %H:%M}"

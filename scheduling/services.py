@@ -1,0 +1,313 @@
+"""Writes for stations and appointments, and the exam status transitions.
+
+Double booking is impossible by construction: on PostgreSQL the exclusion
+constraint ``appointment_no_overlap`` refuses an overlapping active
+appointment whatever the interleaving; on SQLite every transaction begins
+IMMEDIATE (settings.py), so the check below and the insert are serialised.
+The Python check runs first on both so the refusal can name the clash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import Action, user_can
+from mwl_ris.lib.errors import ApplicationError, Conflict, PermissionRefused
+from mwl_ris.lib.validation import full_clean_or_raise
+from orders.lifecycle import ExamStatus, check_transition
+from orders.models import Modality, Order
+from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
+from scheduling.selectors import appointment_clashes, booking_rule_violations
+from worklist.services import worklist_item_sync
+
+OVERLAP_CONSTRAINT = "appointment_no_overlap"
+# Stations that may take each other's orders: CR and DX rooms do the same exams.
+COMPATIBLE_MODALITIES = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
+
+STATION_FIELDS = frozenset({"name", "room", "modality", "ae_title", "ip_address", "active"})
+
+
+class SlotTaken(Conflict):
+    code = "slot_taken"
+
+
+class BookingRefused(ApplicationError):
+    code = "booking_refused"
+
+
+def _describe(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "id": appointment.pk,
+        "station": appointment.station.ae_title,
+        "starts_at": appointment.starts_at.isoformat(),
+        "ends_at": appointment.ends_at.isoformat(),
+        "accession_number": appointment.order.accession_number,
+    }
+
+
+def _slot_taken(clash: Appointment) -> SlotTaken:
+    local = timezone.localtime(clash.starts_at)
+    return SlotTaken(
+        f"Station {clash.station.ae_title} is already booked from {local:%Y-%m-%d %H:%M} "
+        f"to {timezone.localtime(clash.ends_at):%H:%M} (accession {clash.order.accession_number}).",
+        extra={"clashing_appointment": _describe(clash)},
+    )
+
+
+def _is_overlap_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == OVERLAP_CONSTRAINT
+
+
+def _check_station_takes(order: Order, station: Station) -> None:
+    modality = order.procedure.modality
+    if station.modality != modality and station.modality not in COMPATIBLE_MODALITIES.get(modality, set()):
+        raise BookingRefused(
+            f"{order.procedure.name} is a {modality} exam; station {station.ae_title} is {station.modality}.",
+            code="wrong_modality",
+        )
+
+
+def _check_rules(
+    *, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, override_reason: str, actor: Any
+) -> None:
+    violations = booking_rule_violations(station=station, starts_at=starts_at, ends_at=ends_at)
+    if not violations:
+        return
+    if not override_reason.strip():
+        raise BookingRefused(" ".join(violations), code="outside_booking_rules", extra={"reasons": violations})
+    # actor None is the system itself (HL7 feed, import, demo seed).
+    if actor is not None and not user_can(actor, Action.OVERRIDE_HOURS):
+        raise PermissionRefused(
+            "Booking outside opening hours or in a closure needs the admin role. " + " ".join(violations),
+            extra={"reasons": violations},
+        )
+
+
+def _window(order: Order, starts_at: dt.datetime, ends_at: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    if timezone.is_naive(starts_at):
+        raise ApplicationError("The start time must include a time zone offset.", code="naive_datetime")
+    if ends_at is None:
+        ends_at = starts_at + dt.timedelta(minutes=order.procedure.default_duration_minutes)
+    elif timezone.is_naive(ends_at):
+        raise ApplicationError("The end time must include a time zone offset.", code="naive_datetime")
+    if ends_at <= starts_at:
+        raise ApplicationError("The appointment must end after it starts.", code="empty_slot")
+    return starts_at, ends_at
+
+
+def _set_order_status(order: Order, target: str, reason: str = "") -> None:
+    """Conditional update: only from the status we checked the transition from."""
+    changed = Order.objects.filter(pk=order.pk, status=order.status).update(
+        status=target, status_reason=reason[:200], updated_at=timezone.now()
+    )
+    if changed != 1:
+        raise Conflict("The exam's status was changed by someone else meanwhile; reload and try again.")
+    order.status = target
+    order.status_reason = reason[:200]
+
+
+def _insert_slot(
+    *,
+    order: Order,
+    station: Station,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    override_reason: str,
+    actor: Any,
+) -> Appointment:
+    clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
+    if clash is not None:
+        raise _slot_taken(clash)
+    appointment = Appointment(
+        order=order,
+        station=station,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        override_reason=override_reason.strip()[:200],
+        booked_by=actor if getattr(actor, "pk", None) else None,
+    )
+    appointment.save()
+    return appointment
+
+
+def _run_booking(work: Any, station: Station, starts_at: dt.datetime, ends_at: dt.datetime) -> Appointment:
+    """Run ``work`` in a transaction and turn the database's overlap refusal
+    (a concurrent booking won) into SlotTaken naming the winner."""
+    try:
+        with transaction.atomic():
+            result: Appointment = work()
+            return result
+    except IntegrityError as exc:
+        if not _is_overlap_violation(exc):
+            raise
+        clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
+        if clash is None:  # the winner was itself undone meanwhile; report the race plainly
+            raise SlotTaken("Another booking took this slot at the same moment; try again.") from exc
+        raise _slot_taken(clash) from exc
+
+
+def appointment_book(
+    *,
+    order: Order,
+    station: Station,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime | None = None,
+    override_reason: str = "",
+    actor: Any = None,
+) -> Appointment:
+    """Book an unscheduled (or no-show) order into a station slot. Puts it on the worklist."""
+    starts_at, ends_at = _window(order, starts_at, ends_at)
+
+    def work() -> Appointment:
+        locked = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=order.pk)
+        if Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).exists():
+            raise Conflict(
+                f"Order {locked.accession_number} is already booked; reschedule it instead.",
+                code="already_booked",
+            )
+        check_transition(locked.status, ExamStatus.SCHEDULED)
+        _check_station_takes(locked, station)
+        _check_rules(station=station, starts_at=starts_at, ends_at=ends_at, override_reason=override_reason, actor=actor)
+        appointment = _insert_slot(
+            order=locked, station=station, starts_at=starts_at, ends_at=ends_at,
+            override_reason=override_reason, actor=actor,
+        )
+        _set_order_status(locked, ExamStatus.SCHEDULED)
+        worklist_item_sync(order=locked)
+        return appointment
+
+    return _run_booking(work, station, starts_at, ends_at)
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    starts_at: dt.datetime,
+    station: Station | None = None,
+    ends_at: dt.datetime | None = None,
+    reason: str = "",
+    override_reason: str = "",
+    actor: Any = None,
+) -> Appointment:
+    """Move an active appointment to a new time and/or station. The old one is
+    kept as *rescheduled* (history), the worklist item follows the new one."""
+    target_station = station or appointment.station
+    duration = appointment.ends_at - appointment.starts_at
+    if ends_at is None:
+        ends_at = starts_at + duration
+    starts_at, ends_at = _window(appointment.order, starts_at, ends_at)
+
+    def work() -> Appointment:
+        order = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=appointment.order_id)
+        old = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if old.status != AppointmentStatus.ACTIVE:
+            raise Conflict(f"This appointment is {old.status}; only an active one can be rescheduled.")
+        check_transition(order.status, ExamStatus.SCHEDULED)
+        _check_station_takes(order, target_station)
+        _check_rules(
+            station=target_station, starts_at=starts_at, ends_at=ends_at,
+            override_reason=override_reason, actor=actor,
+        )
+        # Free the old slot first so a small move that overlaps it is allowed.
+        Appointment.objects.filter(pk=old.pk).update(
+            status=AppointmentStatus.RESCHEDULED, cancel_reason=reason[:200], updated_at=timezone.now()
+        )
+        new = _insert_slot(
+            order=order, station=target_station, starts_at=starts_at, ends_at=ends_at,
+            override_reason=override_reason, actor=actor,
+        )
+        Appointment.objects.filter(pk=old.pk).update(replaced_by=new)
+        if order.status != ExamStatus.SCHEDULED:
+            _set_order_status(order, ExamStatus.SCHEDULED, reason)
+        worklist_item_sync(order=order)
+        return new
+
+    return _run_booking(work, target_station, starts_at, ends_at)
+
+
+@transaction.atomic
+def exam_transition(*, order: Order, to: str, reason: str = "", actor: Any = None) -> Order:
+    """Move an exam along the lifecycle (orders/lifecycle.py): arrived, start,
+    complete, no-show, discontinue, cancel. Booking and rescheduling have
+    their own services because they need a slot."""
+    target = ExamStatus(to)
+    if target == ExamStatus.SCHEDULED:
+        raise ApplicationError("Use booking or rescheduling to schedule an exam.", code="use_booking")
+    locked = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=order.pk)
+    check_transition(locked.status, target)
+    if target in (ExamStatus.CANCELLED, ExamStatus.DISCONTINUED) and not reason.strip():
+        raise ApplicationError("Give a reason for cancelling or discontinuing.", code="reason_required")
+    freed = {ExamStatus.CANCELLED: AppointmentStatus.CANCELLED, ExamStatus.NO_SHOW: AppointmentStatus.NO_SHOW}
+    if target in freed:
+        Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).update(
+            status=freed[target], cancel_reason=reason[:200], updated_at=timezone.now()
+        )
+    _set_order_status(locked, target, reason)
+    worklist_item_sync(order=locked)
+    order.status, order.status_reason = locked.status, locked.status_reason
+    return locked
+
+
+def appointment_cancel(*, appointment: Appointment, reason: str, actor: Any = None) -> Order:
+    """Cancel the exam this appointment is for: frees the slot, leaves the worklist."""
+    return exam_transition(order=appointment.order, to=ExamStatus.CANCELLED, reason=reason, actor=actor)
+
+
+# --- stations -----------------------------------------------------------------
+
+
+def station_create(*, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
+    with transaction.atomic():
+        station = Station(**{k: v for k, v in fields.items() if k in STATION_FIELDS})
+        full_clean_or_raise(station)
+        station.save()
+        if opening_hours is not None:
+            station_set_opening_hours(station=station, opening_hours=opening_hours)
+    return station
+
+
+@transaction.atomic
+def station_update(*, station: Station, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
+    old_ae, old_name, old_room = station.ae_title, station.name, station.room
+    for name, value in fields.items():
+        if name in STATION_FIELDS:
+            setattr(station, name, value)
+    full_clean_or_raise(station)
+    station.save()
+    if opening_hours is not None:
+        station_set_opening_hours(station=station, opening_hours=opening_hours)
+    if (old_ae, old_name, old_room) != (station.ae_title, station.name, station.room):
+        for order in Order.objects.filter(worklist_item__station=station).select_related("patient", "procedure"):
+            worklist_item_sync(order=order)
+    return station
+
+
+def station_set_opening_hours(*, station: Station, opening_hours: list[dict[str, Any]]) -> None:
+    """Replace the station's weekly opening hours (``weekday``, ``opens``, ``closes``)."""
+    rows = []
+    for entry in opening_hours:
+        row = OpeningHours(station=station, weekday=entry["weekday"], opens=entry["opens"], closes=entry["closes"])
+        if row.closes != dt.time(0) and row.closes <= row.opens:
+            raise ApplicationError(
+                f"Opening hours on weekday {row.weekday}: closing {row.closes:%H:%M} is not after "
+                f"opening {row.opens:%H:%M} (use 00:00 for midnight).",
+                code="invalid_hours",
+            )
+        rows.append(row)
+    with transaction.atomic():
+        OpeningHours.objects.filter(station=station).delete()
+        OpeningHours.objects.bulk_create(rows)
+
+
+def closure_create(*, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, reason: str) -> Closure:
+    closure = Closure(station=station, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    full_clean_or_raise(closure, exclude=["station"])
+    if closure.ends_at <= closure.starts_at:
+        raise ApplicationError("A closure must end after it starts.", code="empty_closure")
+    closure.save()
+    return closure

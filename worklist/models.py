@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class SpsStatus(models.TextChoices):
+    """Scheduled Procedure Step Status (0040,0020) defined terms."""
+
+    SCHEDULED = "SCHEDULED", _("Scheduled")
+    ARRIVED = "ARRIVED", _("Arrived")
+    STARTED = "STARTED", _("Started")
+    COMPLETED = "COMPLETED", _("Completed")
+    DISCONTINUED = "DISCONTINUED", _("Discontinued")
+
+
+# The statuses a modality is served (the gateway filters on these).
+SERVED_STATUSES = (SpsStatus.SCHEDULED, SpsStatus.ARRIVED)
+
+
+class WorklistItem(models.Model):
+    """The denormalised projection of patient + order + appointment that a
+    modality is served (DICOM PS3.4 Annex K). One row per booked order. Written
+    only by worklist.services.worklist_item_sync, inside the transaction of the
+    service that changed the order, the appointment or the patient. Every Type 1
+    key is validated there, so the gateway never meets an incomplete item.
+    Column names follow the DICOM keywords they serve."""
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="worklist_item")
+    appointment = models.OneToOneField(
+        "scheduling.Appointment", on_delete=models.CASCADE, related_name="worklist_item"
+    )
+    station = models.ForeignKey("scheduling.Station", on_delete=models.PROTECT, related_name="+")
+    patient_record = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+
+    # Patient (Patient Identification / Demographic modules)
+    patient_name = models.CharField(max_length=200)  # PN, Family^Given^Middle
+    patient_name_search = models.CharField(max_length=200)  # normalised, see lib.dicom
+    patient_id = models.CharField(max_length=64)  # LO
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)  # LO
+    patient_birth_date = models.DateField(null=True, blank=True)  # DA
+    patient_sex = models.CharField(max_length=1, blank=True)  # CS M/F/O
+
+    # Imaging Service Request / Requested Procedure
+    accession_number = models.CharField(max_length=16, unique=True)  # SH
+    study_instance_uid = models.CharField(max_length=64, unique=True)  # UI
+    requested_procedure_id = models.CharField(max_length=16)  # SH
+    requested_procedure_description = models.CharField(max_length=64)  # LO
+    requested_procedure_code_value = models.CharField(max_length=16)  # SH
+    requested_procedure_coding_scheme = models.CharField(max_length=16)  # SH
+    requested_procedure_code_meaning = models.CharField(max_length=64)  # LO
+    requested_procedure_priority = models.CharField(max_length=8)  # CS
+    referring_physician_name = models.CharField(max_length=64, blank=True)  # PN
+    reason_for_requested_procedure = models.CharField(max_length=64, blank=True)  # LO
+    placer_order_number = models.CharField(max_length=64, blank=True)  # LO
+    filler_order_number = models.CharField(max_length=64, blank=True)  # LO
+
+    # Scheduled Procedure Step
+    sps_id = models.CharField(max_length=16)  # SH
+    sps_description = models.CharField(max_length=64)  # LO
+    sps_start = models.DateTimeField()  # aware; the date/time columns below are local
+    sps_start_date = models.DateField()  # DA, facility-local date of sps_start
+    sps_start_time = models.TimeField()  # TM, facility-local time of sps_start
+    sps_end = models.DateTimeField()
+    modality = models.CharField(max_length=16)  # CS
+    station_ae_title = models.CharField(max_length=16)  # AE
+    station_name = models.CharField(max_length=16)  # SH
+    sps_location = models.CharField(max_length=16, blank=True)  # SH
+    performing_physician_name = models.CharField(max_length=64, blank=True)  # PN
+    protocol_code_value = models.CharField(max_length=16, blank=True)  # SH
+    protocol_coding_scheme = models.CharField(max_length=16, blank=True)  # SH
+    protocol_code_meaning = models.CharField(max_length=64, blank=True)  # LO
+    sps_status = models.CharField(max_length=16, choices=SpsStatus.choices)  # CS
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("worklist item")
+        verbose_name_plural = _("worklist items")
+        ordering = ["sps_start", "pk"]
+        indexes = [
+            # C-FIND day list: Scheduled Station AE Title = X and SPS Start Date in a range
+            models.Index(fields=["station_ae_title", "sps_start_date", "sps_start_time"], name="wl_ae_date_idx"),
+            # C-FIND by modality and date (scanners that send Modality instead of their AE title)
+            models.Index(fields=["modality", "sps_start_date", "sps_start_time"], name="wl_modality_date_idx"),
+            # C-FIND and API date ranges across all stations; combined date-time ranges
+            models.Index(fields=["sps_start"], name="wl_sps_start_idx"),
+            # C-FIND by Patient ID
+            models.Index(fields=["patient_id"], name="wl_patient_id_idx"),
+            # C-FIND by Patient's Name (prefix / wildcard on the normalised form)
+            models.Index(fields=["patient_name_search"], name="wl_patient_name_idx"),
+            # C-FIND by Requested Procedure ID / SPS ID (often equal to the accession number)
+            models.Index(fields=["requested_procedure_id"], name="wl_rp_id_idx"),
+            models.Index(fields=["sps_id"], name="wl_sps_id_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.accession_number} {self.station_ae_title} {self.sps_start:%Y-%m-%d %H:%M}"
