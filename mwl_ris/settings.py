@@ -9,10 +9,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.env import env_bool, env_int, env_list, env_str
+
+# Lets Django's generic classes be subscripted at runtime (admin.ModelAdmin[Model]).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MWL_VAR_DIR", str(BASE_DIR / "var")))

@@ -25,8 +25,16 @@ class ProcedureSerializer(serializers.ModelSerializer[Procedure]):
     class Meta:
         model = Procedure
         fields = [
-            "id", "code", "coding_scheme", "name", "modality", "default_duration_minutes",
-            "body_part", "protocol_code", "preparation", "active",
+            "id",
+            "code",
+            "coding_scheme",
+            "name",
+            "modality",
+            "default_duration_minutes",
+            "body_part",
+            "protocol_code",
+            "preparation",
+            "active",
         ]
         validators: list[Any] = []  # the service validates (including uniqueness) and answers 400
 
@@ -39,9 +47,7 @@ class ProcedureFilter(django_filters.FilterSet):
         fields = ["modality", "code", "coding_scheme", "active", "body_part"]
 
 
-class ProcedureViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Procedure]
-):
+class ProcedureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Procedure]):
     """The procedure catalogue. Changes need the admin role; retire a procedure with active=false."""
 
     serializer_class = ProcedureSerializer
@@ -77,10 +83,27 @@ class OrderOutputSerializer(serializers.ModelSerializer[Order]):
     class Meta:
         model = Order
         fields = [
-            "id", "patient", "patient_id", "patient_name", "procedure", "procedure_code", "procedure_name",
-            "modality", "placer_order_number", "filler_order_number", "accession_number",
-            "requested_procedure_id", "study_instance_uid", "priority", "referring_physician", "reason",
-            "status", "status_reason", "allowed_transitions", "created_at", "updated_at",
+            "id",
+            "patient",
+            "patient_id",
+            "patient_name",
+            "procedure",
+            "procedure_code",
+            "procedure_name",
+            "modality",
+            "placer_order_number",
+            "filler_order_number",
+            "accession_number",
+            "requested_procedure_id",
+            "study_instance_uid",
+            "priority",
+            "referring_physician",
+            "reason",
+            "status",
+            "status_reason",
+            "allowed_transitions",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

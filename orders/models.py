@@ -30,18 +30,14 @@ class Procedure(models.Model):
     """A catalogue entry: what can be ordered, and how long it takes."""
 
     code = models.CharField(_("code"), max_length=16, validators=[validate_sh])
-    coding_scheme = models.CharField(
-        _("coding scheme"), max_length=16, default="RIS", validators=[validate_sh]
-    )
+    coding_scheme = models.CharField(_("coding scheme"), max_length=16, default="RIS", validators=[validate_sh])
     name = models.CharField(_("name"), max_length=64, validators=[validate_lo])
     modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
     default_duration_minutes = models.PositiveSmallIntegerField(
         _("default duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(480)]
     )
     body_part = models.CharField(_("body part examined"), max_length=16, blank=True)
-    protocol_code = models.CharField(
-        _("protocol code"), max_length=16, blank=True, validators=[validate_sh]
-    )
+    protocol_code = models.CharField(_("protocol code"), max_length=16, blank=True, validators=[validate_sh])
     preparation = models.TextField(_("patient preparation"), blank=True)
     active = models.BooleanField(_("active"), default=True)
 
@@ -79,23 +75,15 @@ class Order(models.Model):
     filler_order_number = models.CharField(
         _("filler order number"), max_length=64, blank=True, validators=[validate_lo]
     )
-    accession_number = models.CharField(
-        _("accession number"), max_length=16, unique=True, validators=[validate_sh]
-    )
+    accession_number = models.CharField(_("accession number"), max_length=16, unique=True, validators=[validate_sh])
     study_instance_uid = models.CharField(
         _("study instance UID"), max_length=64, unique=True, validators=[validate_uid]
     )
-    requested_procedure_id = models.CharField(
-        _("requested procedure ID"), max_length=16, validators=[validate_sh]
-    )
-    priority = models.CharField(
-        _("priority"), max_length=8, choices=Priority.choices, default=Priority.ROUTINE
-    )
+    requested_procedure_id = models.CharField(_("requested procedure ID"), max_length=16, validators=[validate_sh])
+    priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.ROUTINE)
     referring_physician = models.CharField(_("referring physician"), max_length=64, blank=True)
     reason = models.TextField(_("reason / clinical indication"), blank=True)
-    status = models.CharField(
-        _("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED
-    )
+    status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -133,3 +121,6 @@ class Counter(models.Model):
 
     class Meta:
         verbose_name = _("counter")
+
+    def __str__(self) -> str:
+        return f"{self.scope}={self.value}"

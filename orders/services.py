@@ -105,12 +105,12 @@ def order_update(*, order: Order, **fields: Any) -> Order:
     unknown = set(fields) - ORDER_EDITABLE_FIELDS
     if unknown:
         raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
-    if "procedure" in fields and fields["procedure"].pk != order.procedure_id:
-        if order.status not in (ExamStatus.REQUESTED, ExamStatus.SCHEDULED, ExamStatus.ARRIVED):
-            raise ApplicationError(
-                f"The procedure of an exam that is {order.status} cannot be changed.",
-                code="procedure_locked",
-            )
+    procedure_changes = "procedure" in fields and fields["procedure"].pk != order.procedure_id
+    if procedure_changes and order.status not in (ExamStatus.REQUESTED, ExamStatus.SCHEDULED, ExamStatus.ARRIVED):
+        raise ApplicationError(
+            f"The procedure of an exam that is {order.status} cannot be changed.",
+            code="procedure_locked",
+        )
     for name, value in fields.items():
         setattr(order, name, value)
     full_clean_or_raise(order, exclude=["patient", "procedure", "created_by"])

@@ -34,16 +34,30 @@ class PatientOutputSerializer(serializers.ModelSerializer[Patient]):
     class Meta:
         model = Patient
         fields = [
-            "id", "patient_id", "issuer", "family_name", "given_name", "middle_name", "dicom_name",
-            "birth_date", "birth_date_precision", "sex", "phone", "address", "identifiers",
-            "merged_into", "created_at", "updated_at",
+            "id",
+            "patient_id",
+            "issuer",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "dicom_name",
+            "birth_date",
+            "birth_date_precision",
+            "sex",
+            "phone",
+            "address",
+            "identifiers",
+            "merged_into",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
 
 class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
-    patient_id = serializers.CharField(max_length=64, required=False, allow_blank=True,
-                                       help_text="Leave empty to generate one.")
+    patient_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="Leave empty to generate one."
+    )
     issuer = serializers.CharField(max_length=64, required=False, allow_blank=True)
     family_name = serializers.CharField(max_length=64)
     given_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
@@ -51,19 +65,23 @@ class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
     birth_date = serializers.DateField(required=False, allow_null=True)
     birth_date_precision = serializers.ChoiceField(choices=BirthDatePrecision.choices, required=False)
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=32, required=False, allow_blank=True,
-                                  help_text="+255XXXXXXXXX; 0712 345 678 is accepted too.")
+    phone = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="+255XXXXXXXXX; 0712 345 678 is accepted too."
+    )
     address = serializers.CharField(required=False, allow_blank=True)
     identifiers = IdentifierSerializer(many=True, required=False)
 
 
 class MergeInputSerializer(serializers.Serializer[dict[str, Any]]):
-    into = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.all(),
-                                              help_text="The surviving patient (its id).")
+    into = serializers.PrimaryKeyRelatedField(
+        queryset=Patient.objects.all(), help_text="The surviving patient (its id)."
+    )
 
 
 class PatientFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="filter_q", label="Search: name words, Patient ID prefix, NHIF/NIDA number, phone")
+    q = django_filters.CharFilter(
+        method="filter_q", label="Search: name words, Patient ID prefix, NHIF/NIDA number, phone"
+    )
     include_merged = django_filters.BooleanFilter(method="filter_noop")
 
     class Meta:

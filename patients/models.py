@@ -106,9 +106,7 @@ class Patient(models.Model):
         return person_name(self.family_name, self.given_name, self.middle_name)
 
     def refresh_search_fields(self) -> None:
-        self.name_search = normalise_for_search(
-            " ".join((self.family_name, self.given_name, self.middle_name))
-        )
+        self.name_search = normalise_for_search(" ".join((self.family_name, self.given_name, self.middle_name)))
 
     def clean(self) -> None:
         if self.birth_date and self.birth_date_precision != BirthDatePrecision.DAY:
@@ -168,3 +166,6 @@ class PatientMerge(models.Model):
     class Meta:
         verbose_name = _("patient merge")
         ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source_patient_id} -> {self.target_id}"

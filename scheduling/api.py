@@ -41,8 +41,9 @@ class ClosureSerializer(serializers.ModelSerializer[Closure]):
 
 
 class StationSerializer(serializers.ModelSerializer[Station]):
-    opening_hours = OpeningHoursSerializer(many=True, required=False,
-                                           help_text="Weekly hours; none at all means open around the clock.")
+    opening_hours = OpeningHoursSerializer(
+        many=True, required=False, help_text="Weekly hours; none at all means open around the clock."
+    )
 
     class Meta:
         model = Station
@@ -109,7 +110,8 @@ class StationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         day = query.validated_data.get("date") or timezone.localdate()
         minutes = query.validated_data["minutes"]
         slots = station_free_slots(station=station, day=day, duration=dt.timedelta(minutes=minutes))
-        return Response(FreeSlotSerializer([{"starts_at": s, "ends_at": e} for s, e in slots], many=True).data)
+        free = [{"starts_at": start, "ends_at": end} for start, end in slots]
+        return Response(FreeSlotSerializer(free, many=True).data)  # type: ignore[arg-type]
 
 
 class AppointmentOutputSerializer(serializers.ModelSerializer[Appointment]):
@@ -120,8 +122,19 @@ class AppointmentOutputSerializer(serializers.ModelSerializer[Appointment]):
     class Meta:
         model = Appointment
         fields = [
-            "id", "order", "accession_number", "exam_status", "station", "station_ae_title", "starts_at",
-            "ends_at", "status", "override_reason", "cancel_reason", "replaced_by", "created_at",
+            "id",
+            "order",
+            "accession_number",
+            "exam_status",
+            "station",
+            "station_ae_title",
+            "starts_at",
+            "ends_at",
+            "status",
+            "override_reason",
+            "cancel_reason",
+            "replaced_by",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -132,7 +145,10 @@ class BookInputSerializer(serializers.Serializer[dict[str, Any]]):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField(required=False, help_text="Default: start + the procedure's duration.")
     override_reason = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default="",
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
         help_text="Book outside opening hours or in a closure (admin role).",
     )
 
@@ -169,9 +185,7 @@ class AppointmentFilter(django_filters.FilterSet):
 _CONFLICT = OpenApiResponse(description="The slot is taken: `clashing_appointment` names the booking that holds it.")
 
 
-class AppointmentViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Appointment]
-):
+class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Appointment]):
     """Appointments. Booking, rescheduling and cancelling need the scheduler or admin role."""
 
     serializer_class = AppointmentOutputSerializer
@@ -206,4 +220,3 @@ class AppointmentViewSet(
         appointment_cancel(appointment=appointment, reason=data.validated_data["reason"], actor=request.user)
         appointment.refresh_from_db()
         return Response(AppointmentOutputSerializer(appointment).data)
-

@@ -15,9 +15,7 @@ class Station(models.Model):
     name = models.CharField(_("name"), max_length=64)
     room = models.CharField(_("room"), max_length=64, blank=True)
     modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
-    ae_title = models.CharField(
-        _("AE title"), max_length=16, unique=True, validators=[validate_ae_title]
-    )
+    ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[validate_ae_title])
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
 
@@ -107,9 +105,7 @@ class Appointment(models.Model):
     status = models.CharField(
         _("status"), max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.ACTIVE
     )
-    override_reason = models.CharField(
-        _("reason for booking outside opening hours"), max_length=200, blank=True
-    )
+    override_reason = models.CharField(_("reason for booking outside opening hours"), max_length=200, blank=True)
     cancel_reason = models.CharField(_("cancellation reason"), max_length=200, blank=True)
     replaced_by = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
@@ -125,9 +121,7 @@ class Appointment(models.Model):
         verbose_name_plural = _("appointments")
         ordering = ["starts_at", "pk"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="appointment_ends_after_start"
-            ),
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="appointment_ends_after_start"),
             # an order has at most one active appointment
             models.UniqueConstraint(
                 fields=["order"],

@@ -28,7 +28,9 @@ def appointment_clashes(
     return qs.order_by("starts_at")
 
 
-def _opening_intervals(station: Station, day: dt.date, hours: list[OpeningHours]) -> list[tuple[dt.datetime, dt.datetime]]:
+def _opening_intervals(
+    station: Station, day: dt.date, hours: list[OpeningHours]
+) -> list[tuple[dt.datetime, dt.datetime]]:
     tz = timezone.get_current_timezone()
     intervals = []
     for row in hours:
@@ -66,9 +68,9 @@ def booking_rule_violations(
     local_start = timezone.localtime(starts_at)
     intervals = station_opening_intervals(station=station, day=local_start.date())
     if not any(opens <= starts_at and ends_at <= closes for opens, closes in intervals):
-        shown = ", ".join(
-            f"{timezone.localtime(o):%H:%M}-{timezone.localtime(c):%H:%M}" for o, c in intervals
-        ) or _("closed all day")
+        shown = ", ".join(f"{timezone.localtime(o):%H:%M}-{timezone.localtime(c):%H:%M}" for o, c in intervals) or _(
+            "closed all day"
+        )
         reasons.append(
             _("Outside the station's opening hours on %(day)s (%(hours)s).")
             % {"day": local_start.strftime("%A %Y-%m-%d"), "hours": shown}

@@ -26,7 +26,7 @@ from worklist.services import worklist_item_sync
 
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
 # Stations that may take each other's orders: CR and DX rooms do the same exams.
-COMPATIBLE_MODALITIES = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
+COMPATIBLE_MODALITIES: dict[str, set[str]] = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
 
 STATION_FIELDS = frozenset({"name", "room", "modality", "ae_title", "ip_address", "active"})
 
@@ -172,10 +172,16 @@ def appointment_book(
             )
         check_transition(locked.status, ExamStatus.SCHEDULED)
         _check_station_takes(locked, station)
-        _check_rules(station=station, starts_at=starts_at, ends_at=ends_at, override_reason=override_reason, actor=actor)
+        _check_rules(
+            station=station, starts_at=starts_at, ends_at=ends_at, override_reason=override_reason, actor=actor
+        )
         appointment = _insert_slot(
-            order=locked, station=station, starts_at=starts_at, ends_at=ends_at,
-            override_reason=override_reason, actor=actor,
+            order=locked,
+            station=station,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            override_reason=override_reason,
+            actor=actor,
         )
         _set_order_status(locked, ExamStatus.SCHEDULED)
         worklist_item_sync(order=locked)
@@ -210,16 +216,23 @@ def appointment_reschedule(
         check_transition(order.status, ExamStatus.SCHEDULED)
         _check_station_takes(order, target_station)
         _check_rules(
-            station=target_station, starts_at=starts_at, ends_at=ends_at,
-            override_reason=override_reason, actor=actor,
+            station=target_station,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            override_reason=override_reason,
+            actor=actor,
         )
         # Free the old slot first so a small move that overlaps it is allowed.
         Appointment.objects.filter(pk=old.pk).update(
             status=AppointmentStatus.RESCHEDULED, cancel_reason=reason[:200], updated_at=timezone.now()
         )
         new = _insert_slot(
-            order=order, station=target_station, starts_at=starts_at, ends_at=ends_at,
-            override_reason=override_reason, actor=actor,
+            order=order,
+            station=target_station,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            override_reason=override_reason,
+            actor=actor,
         )
         Appointment.objects.filter(pk=old.pk).update(replaced_by=new)
         if order.status != ExamStatus.SCHEDULED:

@@ -27,9 +27,7 @@ class WorklistItem(models.Model):
     Column names follow the DICOM keywords they serve."""
 
     order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="worklist_item")
-    appointment = models.OneToOneField(
-        "scheduling.Appointment", on_delete=models.CASCADE, related_name="worklist_item"
-    )
+    appointment = models.OneToOneField("scheduling.Appointment", on_delete=models.CASCADE, related_name="worklist_item")
     station = models.ForeignKey("scheduling.Station", on_delete=models.PROTECT, related_name="+")
     patient_record = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
 

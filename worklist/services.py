@@ -117,8 +117,7 @@ def worklist_item_validate(item: WorklistItem) -> None:
                 problems[name] = "; ".join(exc.messages)
     if problems:
         raise ApplicationError(
-            "The worklist item would be invalid for a modality: "
-            + ", ".join(f"{k}: {v}" for k, v in problems.items()),
+            "The worklist item would be invalid for a modality: " + ", ".join(f"{k}: {v}" for k, v in problems.items()),
             code="worklist_item_invalid",
             extra={"fields": problems},
         )
@@ -128,9 +127,7 @@ def worklist_item_sync(*, order: Order) -> WorklistItem | None:
     """Create, update or remove the order's worklist item to match its current
     status and active appointment. Returns the item, or None when removed."""
     appointment = (
-        Appointment.objects.select_related("station")
-        .filter(order=order, status=AppointmentStatus.ACTIVE)
-        .first()
+        Appointment.objects.select_related("station").filter(order=order, status=AppointmentStatus.ACTIVE).first()
     )
     if appointment is None or order.status not in SPS_STATUS_FOR_EXAM:
         WorklistItem.objects.filter(order=order).delete()

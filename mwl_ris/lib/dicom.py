@@ -29,9 +29,7 @@ def validate_ae_title(value: str) -> None:
     if len(value) > AE_MAX:
         raise ValidationError(_("An AE title has at most 16 characters."), code="ae_length")
     if "\\" in value or _CONTROL.search(value):
-        raise ValidationError(
-            _("An AE title cannot contain a backslash or control characters."), code="ae_chars"
-        )
+        raise ValidationError(_("An AE title cannot contain a backslash or control characters."), code="ae_chars")
     if not value.isascii():
         raise ValidationError(
             _("An AE title uses only the DICOM default character repertoire (ASCII)."),
@@ -42,13 +40,9 @@ def validate_ae_title(value: str) -> None:
 def validate_short_string(value: str, *, max_length: int = SH_MAX) -> None:
     """SH/LO: no backslash (it separates values) and no control characters."""
     if len(value) > max_length:
-        raise ValidationError(
-            _("At most %(n)d characters are allowed."), code="length", params={"n": max_length}
-        )
+        raise ValidationError(_("At most %(n)d characters are allowed."), code="length", params={"n": max_length})
     if "\\" in value or _CONTROL.search(value):
-        raise ValidationError(
-            _("Backslashes and control characters are not allowed."), code="chars"
-        )
+        raise ValidationError(_("Backslashes and control characters are not allowed."), code="chars")
 
 
 def validate_sh(value: str) -> None:
@@ -61,9 +55,7 @@ def validate_lo(value: str) -> None:
 
 def validate_uid(value: str) -> None:
     if not value or len(value) > UI_MAX or not _UID_RE.match(value):
-        raise ValidationError(
-            _("%(value)s is not a valid DICOM UID."), code="uid", params={"value": value}
-        )
+        raise ValidationError(_("%(value)s is not a valid DICOM UID."), code="uid", params={"value": value})
 
 
 def generate_uid(root: str = "") -> str:
