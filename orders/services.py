@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from mwl_ris.lib.dicom import generate_uid
-from mwl_ris.lib.errors import ApplicationError
+from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.accession import accession_number_next
 from orders.lifecycle import ExamStatus
@@ -78,6 +78,14 @@ def order_create(
         )
     if not procedure.active:
         raise ApplicationError(f"Procedure {procedure.code} is not active.", code="procedure_inactive")
+    if placer_order_number:
+        existing = Order.objects.filter(placer_order_number=placer_order_number).first()
+        if existing is not None:
+            raise Conflict(
+                f"Placer order number {placer_order_number} is already order {existing.accession_number}.",
+                code="duplicate_placer_order",
+                extra={"existing_order": existing.pk, "accession_number": existing.accession_number},
+            )
     accession = accession_number_next()
     order = Order(
         patient=patient,

@@ -164,7 +164,7 @@ def appointment_book(
     starts_at, ends_at = _window(order, starts_at, ends_at)
 
     def work() -> Appointment:
-        locked = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=order.pk)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
         if Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).exists():
             raise Conflict(
                 f"Order {locked.accession_number} is already booked; reschedule it instead.",
@@ -209,7 +209,11 @@ def appointment_reschedule(
     starts_at, ends_at = _window(appointment.order, starts_at, ends_at)
 
     def work() -> Appointment:
-        order = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=appointment.order_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("procedure", "patient")
+            .get(pk=appointment.order_id)
+        )
         old = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if old.status != AppointmentStatus.ACTIVE:
             raise Conflict(f"This appointment is {old.status}; only an active one can be rescheduled.")
@@ -251,7 +255,7 @@ def exam_transition(*, order: Order, to: str, reason: str = "", actor: Any = Non
     target = ExamStatus(to)
     if target == ExamStatus.SCHEDULED:
         raise ApplicationError("Use booking or rescheduling to schedule an exam.", code="use_booking")
-    locked = Order.objects.select_for_update().select_related("procedure", "patient").get(pk=order.pk)
+    locked = Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
     check_transition(locked.status, target)
     if target in (ExamStatus.CANCELLED, ExamStatus.DISCONTINUED) and not reason.strip():
         raise ApplicationError("Give a reason for cancelling or discontinuing.", code="reason_required")

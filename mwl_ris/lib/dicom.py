@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 
 from django.core.exceptions import ValidationError
+from unidecode import unidecode
 from django.utils.translation import gettext_lazy as _
 
 AE_MAX = 16
@@ -90,10 +91,10 @@ def person_name_from_text(text: str) -> str:
 
 
 def normalise_for_search(text: str) -> str:
-    """Case- and accent-insensitive search form: NFKD, combining marks
-    removed, casefolded, separators and runs of spaces collapsed to one space."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    folded = stripped.casefold()
+    """Case- and accent-insensitive search form: transliterated to ASCII
+    (Unidecode: "Søren Dubé" -> "soren dube"), casefolded, PN separators and
+    runs of spaces collapsed to one space. A scheduler typing on a Swahili or
+    English keyboard finds every name."""
+    folded = unidecode(unicodedata.normalize("NFC", text)).casefold()
     folded = re.sub(r"[\^=,]+", " ", folded)
     return re.sub(r"\s+", " ", folded).strip()

@@ -1,0 +1,145 @@
+"""Shared fixtures: users per role, stations, a procedure, a patient, an order,
+an appointment. The clock is frozen on a Tuesday morning in Dar es Salaam."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from orders.models import Order, Procedure
+from orders.services import order_create, procedure_create
+from patients.models import Patient
+from patients.services import patient_create
+from scheduling.models import Appointment, Station
+from scheduling.services import appointment_book, station_create
+
+DAR = ZoneInfo("Africa/Dar_es_Salaam")
+# Tuesday 1 December 2026, 07:00 in Dar es Salaam (04:00 UTC).
+NOW = dt.datetime(2026, 12, 1, 7, 0, tzinfo=DAR)
+WEEKDAY_HOURS = [{"weekday": d, "opens": dt.time(8), "closes": dt.time(17)} for d in range(5)]
+
+
+def at(hour: int, minute: int = 0, day: int = 1) -> dt.datetime:
+    """An aware datetime on December ``day`` 2026, local time."""
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=DAR)
+
+
+requires_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL; scripts/test does)"
+)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock() -> Iterator[Any]:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def _user(username: str, role: Role | None) -> User:
+    user = User.objects.create_user(username=username, password="x-test-password")
+    if role is not None:
+        group, _ = Group.objects.get_or_create(name=role.value)
+        user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def scheduler(db: None) -> User:
+    return _user("sched", Role.SCHEDULER)
+
+
+@pytest.fixture
+def technologist(db: None) -> User:
+    return _user("techy", Role.TECHNOLOGIST)
+
+
+@pytest.fixture
+def radiologist(db: None) -> User:
+    return _user("rad", Role.RADIOLOGIST)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return _user("boss", Role.ADMIN)
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api_as() -> Any:
+    return client_for
+
+
+@pytest.fixture
+def ct_station(db: None) -> Station:
+    return station_create(
+        name="CT Scanner", room="Room 3", modality="CT", ae_title="CT_ROOM3", opening_hours=WEEKDAY_HOURS
+    )
+
+
+@pytest.fixture
+def us_station(db: None) -> Station:
+    return station_create(name="Ultrasound 1", room="Room 4", modality="US", ae_title="US_ROOM4")
+
+
+@pytest.fixture
+def ct_head(db: None) -> Procedure:
+    return procedure_create(
+        code="CTHEAD",
+        coding_scheme="RIS",
+        name="CT Head without contrast",
+        modality="CT",
+        default_duration_minutes=30,
+        body_part="HEAD",
+        protocol_code="CT-HEAD-NC",
+    )
+
+
+@pytest.fixture
+def patient(db: None) -> Patient:
+    return patient_create(
+        patient_id="MNH0001",
+        issuer="MNH",
+        family_name="Mwakyusa",
+        given_name="Neema",
+        middle_name="Joseph",
+        birth_date=dt.date(1985, 3, 14),
+        sex="F",
+        phone="0712 345 678",
+    )
+
+
+@pytest.fixture
+def order(patient: Patient, ct_head: Procedure) -> Order:
+    return order_create(patient=patient, procedure=ct_head, referring_physician="Kimaro^Neema", reason="Headache")
+
+
+@pytest.fixture
+def appointment(order: Order, ct_station: Station) -> Appointment:
+    return appointment_book(order=order, station=ct_station, starts_at=at(9))
+
+
+@pytest.fixture
+def make_order(ct_head: Procedure, patient: Patient) -> Any:
+    def make(**kwargs: Any) -> Order:
+        kwargs.setdefault("patient", patient)
+        kwargs.setdefault("procedure", ct_head)
+        return order_create(**kwargs)
+
+    return make

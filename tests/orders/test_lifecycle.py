@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from mwl_ris.lib.errors import InvalidTransition
+from orders.lifecycle import TRANSITIONS, ExamStatus, check_transition
+
+S = ExamStatus
+
+ALLOWED = [
+    (S.REQUESTED, S.SCHEDULED),
+    (S.REQUESTED, S.CANCELLED),
+    (S.SCHEDULED, S.ARRIVED),
+    (S.SCHEDULED, S.IN_PROGRESS),
+    (S.SCHEDULED, S.SCHEDULED),
+    (S.SCHEDULED, S.NO_SHOW),
+    (S.SCHEDULED, S.CANCELLED),
+    (S.ARRIVED, S.IN_PROGRESS),
+    (S.ARRIVED, S.SCHEDULED),
+    (S.ARRIVED, S.CANCELLED),
+    (S.IN_PROGRESS, S.COMPLETED),
+    (S.IN_PROGRESS, S.DISCONTINUED),
+    (S.NO_SHOW, S.SCHEDULED),
+    (S.NO_SHOW, S.CANCELLED),
+]
+
+
+@pytest.mark.parametrize(("current", "target"), ALLOWED)
+def test_it_allows_the_lifecycle_steps(current: ExamStatus, target: ExamStatus) -> None:
+    check_transition(current, target)
+
+
+def test_it_refuses_every_other_step_with_the_allowed_ones_named() -> None:
+    allowed = set(ALLOWED)
+    refused = [(c, t) for c in S for t in S if (c, t) not in allowed]
+    assert len(refused) == len(S) ** 2 - len(ALLOWED)
+    for current, target in refused:
+        with pytest.raises(InvalidTransition) as info:
+            check_transition(current, target)
+        assert info.value.extra["allowed"] == sorted(s.value for s in TRANSITIONS[current])
+        assert current.value in info.value.message
+
+
+def test_final_statuses_have_no_way_out() -> None:
+    for final in (S.COMPLETED, S.CANCELLED, S.DISCONTINUED):
+        assert TRANSITIONS[final] == frozenset()
