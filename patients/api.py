@@ -89,7 +89,7 @@ class PatientFilter(django_filters.FilterSet):
         fields = ["patient_id", "issuer", "birth_date", "sex"]
 
     def filter_q(self, queryset: Any, name: str, value: str) -> Any:
-        return queryset & patient_list(q=value, include_merged=True)
+        return queryset.filter(pk__in=patient_list(q=value, include_merged=True).values("pk"))
 
     def filter_noop(self, queryset: Any, name: str, value: Any) -> Any:
         return queryset

@@ -8,8 +8,8 @@ import unicodedata
 import uuid
 
 from django.core.exceptions import ValidationError
-from unidecode import unidecode
 from django.utils.translation import gettext_lazy as _
+from unidecode import unidecode
 
 AE_MAX = 16
 SH_MAX = 16

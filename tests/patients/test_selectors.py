@@ -15,7 +15,9 @@ def people(patient: Patient) -> dict[str, Patient]:
         "neema": patient,
         "amelie": patient_create(patient_id="X77", family_name="Dubé", given_name="Amélie", phone="+255754000111"),
         "juma": patient_create(
-            patient_id="MNH0100", family_name="Juma", given_name="Hamisi",
+            patient_id="MNH0100",
+            family_name="Juma",
+            given_name="Hamisi",
             identifiers=[{"kind": IdentifierKind.NHIF, "value": "NHIF-4455"}],
         ),
     }
