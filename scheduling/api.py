@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from accounts.roles import Action
 from mwl_ris.lib.dicom import validate_ae_title
 from orders.models import Modality, Order
-from scheduling.models import Appointment, Closure, OpeningHours, Station
+from scheduling.models import Appointment, Closure, OpeningHours, Station, Weekday
 from scheduling.selectors import station_free_slots
 from scheduling.services import (
     appointment_book,
@@ -29,6 +29,8 @@ from scheduling.services import (
 
 
 class OpeningHoursSerializer(serializers.ModelSerializer[OpeningHours]):
+    weekday = serializers.ChoiceField(choices=Weekday.choices, help_text="0 = Monday … 6 = Sunday")
+
     class Meta:
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]

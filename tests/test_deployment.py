@@ -1,0 +1,56 @@
+"""The deployment files a hospital IT team uses must be valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed (.ci/run installs it)")
+def test_compose_yaml_parses_and_runs_the_documented_services() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "POSTGRES_"))}
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "--services"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"postgres", "redis", "migrate", "web"} <= set(result.stdout.split())
+
+
+def test_readme_opens_with_exactly_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = readme.split("\n## ", 1)[0]
+    commands = [line for line in head.splitlines() if line.startswith("./scripts/")]
+    assert commands == ["./scripts/start", "./scripts/test"]
+    for command in commands:
+        assert os.access(ROOT / command, os.X_OK)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "exec scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_api_schema_file_in_docs_is_current(tmp_path: Path) -> None:
+    """docs/openapi.json is what integrators read offline; it must match the code."""
+    out = tmp_path / "schema.json"
+    subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--format", "openapi-json", "--file", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    assert json.loads(out.read_text()) == json.loads((ROOT / "docs" / "openapi.json").read_text()), (
+        "regenerate with: .venv/bin/python manage.py spectacular --format openapi-json --file docs/openapi.json"
+    )
