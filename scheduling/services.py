@@ -111,6 +111,17 @@ def _set_order_status(order: Order, target: str, reason: str = "") -> None:
     order.status_reason = reason[:200]
 
 
+def _lock_station(station: Station) -> None:
+    """Serialise the bookings of one station (bookings on other stations run in
+    parallel). Without it, overlapping inserts that reach PostgreSQL's
+    exclusion-constraint check at the same instant can deadlock (each waits
+    for the other's index entry), and several-way pile-ups repeat that for
+    seconds. With it, the check below always sees the committed state and the
+    constraint is only the last guard. A no-op on SQLite, where the IMMEDIATE
+    transaction already serialises all writers."""
+    list(Station.objects.select_for_update().filter(pk=station.pk).values_list("pk", flat=True))
+
+
 def _insert_slot(
     *,
     order: Order,
@@ -120,6 +131,7 @@ def _insert_slot(
     override_reason: str,
     actor: Any,
 ) -> Appointment:
+    _lock_station(station)
     clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
     if clash is not None:
         raise _slot_taken(clash)

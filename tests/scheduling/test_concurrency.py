@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import multiprocessing
 import threading
 from typing import Any
 
@@ -19,22 +21,19 @@ from worklist.models import WorklistItem
 THREADS = 20
 
 
-def hold_after_clash_check(monkeypatch: pytest.MonkeyPatch, barrier: threading.Barrier) -> None:
-    """Deliberate interleaving: every booking runs the real clash query, then
-    waits until all have run it, so all of them see a free slot and try to
-    insert at once. Only the database can then stop the double booking."""
-    real = scheduling_services.appointment_clashes
+def arrive_at_the_station_lock_together(monkeypatch: pytest.MonkeyPatch, barrier: threading.Barrier) -> None:
+    """Deliberate interleaving: every booking has passed its own checks and
+    reaches the point where it takes the station lock at the same moment."""
+    real = scheduling_services._lock_station
     waited = threading.local()
 
-    def clashes_then_wait(**kwargs: Any) -> Any:
-        result = real(**kwargs)
-        list(result)  # run the query now
+    def wait_then_lock(station: Station) -> None:
         if not getattr(waited, "done", False):
             waited.done = True
             barrier.wait(timeout=30)
-        return result
+        real(station)
 
-    monkeypatch.setattr(scheduling_services, "appointment_clashes", clashes_then_wait)
+    monkeypatch.setattr(scheduling_services, "_lock_station", wait_then_lock)
 
 
 @requires_postgres
@@ -43,7 +42,7 @@ def test_twenty_concurrent_bookings_of_one_slot_give_exactly_one_winner(
     ct_station: Station, make_order: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     orders = [make_order() for _ in range(THREADS)]
-    hold_after_clash_check(monkeypatch, threading.Barrier(THREADS))
+    arrive_at_the_station_lock_together(monkeypatch, threading.Barrier(THREADS))
     barrier = threading.Barrier(THREADS)
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -141,3 +140,61 @@ def test_an_order_has_at_most_one_active_appointment_in_the_database(appointment
 
 def test_conflicts_are_http_409() -> None:
     assert SlotTaken("x").http_status == Conflict("x").http_status == 409
+
+
+def _contending_client(
+    index: int, clients: int, rounds: int, order_ids: list[int], station_id: int, barrier: Any, results: Any
+) -> None:
+    """One booking client in its own process (forked), like a gunicorn worker.
+    Each round, all clients reach the station lock at the same moment."""
+    connections.close_all()  # never share the parent's connection
+    station = Station.objects.get(pk=station_id)
+    real_lock = scheduling_services._lock_station
+
+    def wait_then_lock(station: Station) -> None:
+        barrier.wait(timeout=60)
+        real_lock(station)
+
+    scheduling_services._lock_station = wait_then_lock  # type: ignore[assignment]  # in this process only
+    for round_ in range(rounds):
+        try:
+            order = Order.objects.get(pk=order_ids[round_ * clients + index])
+            starts_at = at(8, day=2 + round_ % 3) + dt.timedelta(minutes=30 * (round_ // 3))
+            appointment_book(order=order, station=station, starts_at=starts_at)
+            results.put((round_, "booked"))
+        except SlotTaken:
+            results.put((round_, "conflict"))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent and asserted there
+            results.put((round_, f"error: {exc!r}"))
+    connections.close_all()
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_contended_bookings_from_many_processes_never_fail_with_anything_but_a_conflict(
+    ct_station: Station, make_order: Any
+) -> None:
+    """Simultaneous inserts into an exclusion constraint can deadlock in
+    PostgreSQL (each waits for the other's index entry): found by
+    bench/booking_api.py with 16 clients against 4 gunicorn workers as HTTP
+    500s. The losers must get a plain conflict, never an error."""
+    clients, rounds = 8, 12
+    order_ids = [make_order().pk for _ in range(clients * rounds)]
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(clients), context.Queue()
+    connections.close_all()
+    processes = [
+        context.Process(
+            target=_contending_client, args=(i, clients, rounds, order_ids, ct_station.pk, barrier, results)
+        )
+        for i in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in range(clients * rounds)]
+    for process in processes:
+        process.join(timeout=30)
+    errors = [outcome for _, outcome in outcomes if outcome.startswith("error")]
+    assert errors == []
+    booked = sorted(round_ for round_, outcome in outcomes if outcome == "booked")
+    assert booked == list(range(rounds))  # exactly one winner per round
