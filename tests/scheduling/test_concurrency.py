@@ -155,7 +155,7 @@ def _contending_client(
         barrier.wait(timeout=60)
         real_lock(station)
 
-    scheduling_services._lock_station = wait_then_lock  # type: ignore[assignment]  # in this process only
+    scheduling_services._lock_station = wait_then_lock  # in this (forked) process only
     for round_ in range(rounds):
         try:
             order = Order.objects.get(pk=order_ids[round_ * clients + index])
