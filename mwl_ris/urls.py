@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -32,7 +33,10 @@ router.register("appointments", AppointmentViewSet, basename="appointment")
 router.register("worklist", WorklistItemViewSet, basename="worklist")
 
 urlpatterns = [
+    # The scheduler/technologist UI will live at "/"; until then the API docs are the front page.
+    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False), name="home"),
     path("healthz", healthz, name="healthz"),
+    path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

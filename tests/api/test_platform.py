@@ -37,3 +37,10 @@ def test_the_interactive_docs_are_served_without_internet(client: Client) -> Non
 @pytest.mark.django_db
 def test_a_token_from_the_admin_authenticates(api_as: Any, scheduler: Any) -> None:
     assert api_as(scheduler).get("/api/v1/worklist/").status_code == 200
+
+
+def test_the_front_page_leads_to_the_api_docs_and_a_login(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/api/docs/"
+    assert client.get("/api-auth/login/").status_code == 200
