@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "orders",
     "scheduling",
     "worklist",
+    "dicom_gateway",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,12 @@ RIS_UID_ROOT = env_str("RIS_UID_ROOT", "")
 MWL_AE_TITLE = env_str("MWL_AE_TITLE", "RIS_MWL")
 MWL_PORT = env_int("MWL_PORT", 11112, minimum=1, maximum=65535)
 MWL_BIND = env_str("MWL_BIND", "127.0.0.1")
+# Accept associations from calling AE titles that are not a registered station (not recommended).
+MWL_ALLOW_ANY_CALLING_AE = env_bool("MWL_ALLOW_ANY_CALLING_AE", False)
+# Abort associations whose calling AE comes from another IP than its station's registered one.
+MWL_CHECK_CALLING_IP = env_bool("MWL_CHECK_CALLING_IP", False)
+# How many recent queries per calling AE are kept for "why isn't my patient on the scanner?".
+MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
 
 LOGGING = {
     "version": 1,
@@ -188,7 +195,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pynetdicom": {"level": env_str("PYNETDICOM_LOG_LEVEL", "WARNING")},
+    },
 }
 
 # Patient IDs generated for patients registered here without one: prefix + 7 digits.

@@ -62,6 +62,7 @@ class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
     family_name = serializers.CharField(max_length=64)
     given_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
     middle_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    ideographic_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
     birth_date = serializers.DateField(required=False, allow_null=True)
     birth_date_precision = serializers.ChoiceField(choices=BirthDatePrecision.choices, required=False)
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)

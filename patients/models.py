@@ -57,6 +57,12 @@ class Patient(models.Model):
     family_name = models.CharField(_("family name"), max_length=64)
     given_name = models.CharField(_("given name"), max_length=64, blank=True)
     middle_name = models.CharField(_("middle name"), max_length=64, blank=True)
+    ideographic_name = models.CharField(
+        _("name in ideographic characters"),
+        max_length=64,
+        blank=True,
+        help_text=_("DICOM second name group, e.g. 李^磊 for LI^Lei (Family^Given)."),
+    )
     # Normalised "family given middle" (case/accent folded): the search column.
     name_search = models.CharField(max_length=200, editable=False, db_index=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
@@ -103,7 +109,10 @@ class Patient(models.Model):
 
     @property
     def dicom_name(self) -> str:
-        return person_name(self.family_name, self.given_name, self.middle_name)
+        """PN value: Family^Given^Middle, then =Ideographic when known."""
+        alphabetic = person_name(self.family_name, self.given_name, self.middle_name)
+        ideographic = "^".join(p.replace("=", " ").replace("\\", " ").strip() for p in self.ideographic_name.split("^"))
+        return f"{alphabetic}={ideographic.rstrip('^')}" if ideographic.strip("^ ") else alphabetic
 
     def refresh_search_fields(self) -> None:
         self.name_search = normalise_for_search(" ".join((self.family_name, self.given_name, self.middle_name)))

@@ -21,6 +21,7 @@ PATIENT_FIELDS = frozenset(
         "family_name",
         "given_name",
         "middle_name",
+        "ideographic_name",
         "birth_date",
         "birth_date_precision",
         "sex",
@@ -40,7 +41,7 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ApplicationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
     cleaned = dict(fields)
-    for name in ("family_name", "given_name", "middle_name", "patient_id", "issuer"):
+    for name in ("family_name", "given_name", "middle_name", "ideographic_name", "patient_id", "issuer"):
         if name in cleaned and cleaned[name] is not None:
             cleaned[name] = " ".join(str(cleaned[name]).split())
     if "phone" in cleaned:

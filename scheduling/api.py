@@ -49,7 +49,17 @@ class StationSerializer(serializers.ModelSerializer[Station]):
 
     class Meta:
         model = Station
-        fields = ["id", "name", "room", "modality", "ae_title", "ip_address", "active", "opening_hours"]
+        fields = [
+            "id",
+            "name",
+            "room",
+            "modality",
+            "ae_title",
+            "ip_address",
+            "active",
+            "dicom_profile",
+            "opening_hours",
+        ]
         validators: list[Any] = []
         # uniqueness is checked by the service (it knows which station is being updated)
         extra_kwargs = {"ae_title": {"validators": [validate_ae_title]}}

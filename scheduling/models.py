@@ -18,6 +18,15 @@ class Station(models.Model):
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[validate_ae_title])
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    dicom_profile = models.ForeignKey(
+        "dicom_gateway.Profile",
+        verbose_name=_("modality profile"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stations",
+        help_text=_("How the worklist answers this station (character set, name format, limits)."),
+    )
 
     class Meta:
         verbose_name = _("station")

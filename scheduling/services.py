@@ -28,7 +28,7 @@ OVERLAP_CONSTRAINT = "appointment_no_overlap"
 # Stations that may take each other's orders: CR and DX rooms do the same exams.
 COMPATIBLE_MODALITIES: dict[str, set[str]] = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
 
-STATION_FIELDS = frozenset({"name", "room", "modality", "ae_title", "ip_address", "active"})
+STATION_FIELDS = frozenset({"name", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile"})
 
 
 class SlotTaken(Conflict):

@@ -1,0 +1,108 @@
+"""The core of the gateway: one C-FIND identifier in, responses out.
+A generator testable without a socket (handlers.py is the thin wrapper)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import Q
+from pydicom.dataset import Dataset
+
+from dicom_gateway import status
+from dicom_gateway.encoding import COLUMNS, ProfileSettings, build_response
+from dicom_gateway.matching import InvalidIdentifier, ParsedQuery, parse_identifier
+from worklist.models import SERVED_STATUSES, WorklistItem
+
+logger = logging.getLogger(__name__)
+
+Response = tuple[int | Dataset, Dataset | None]
+
+
+@dataclass
+class FindOutcome:
+    """Filled in while the generator runs; read by the handler for the log line."""
+
+    matches: int = 0
+    status: int = status.SUCCESS
+    summary: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0
+    comment: str = ""
+
+
+def failure(code: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    ds.ErrorComment = comment[:64]  # LO
+    return ds
+
+
+def worklist_queryset(parsed: ParsedQuery, *, calling_ae: str, station_known: bool, profile: ProfileSettings) -> Q:
+    """The full filter of one query: what was asked, limited to served items,
+    and to the calling station when the query names none and the profile says so."""
+    filters = parsed.filters & Q(sps_status__in=SERVED_STATUSES)
+    if not parsed.station_ae_given and profile.use_calling_ae_as_station and station_known:
+        filters &= Q(station_ae_title=calling_ae)
+    return filters
+
+
+def find_worklist(
+    identifier: Dataset,
+    *,
+    calling_ae: str,
+    profile: ProfileSettings,
+    station_known: bool,
+    is_cancelled: Callable[[], bool] = lambda: False,
+    outcome: FindOutcome | None = None,
+) -> Iterator[Response]:
+    outcome = outcome or FindOutcome()
+    try:
+        parsed = parse_identifier(identifier, facility_tz=ZoneInfo(settings.TIME_ZONE))
+    except (InvalidIdentifier, ValueError, TypeError, KeyError, AttributeError) as exc:
+        outcome.status, outcome.comment = status.IDENTIFIER_INVALID, str(exc)
+        yield failure(status.IDENTIFIER_INVALID, str(exc)), None
+        return
+    outcome.summary = parsed.summary
+    filters = worklist_queryset(parsed, calling_ae=calling_ae, station_known=station_known, profile=profile)
+    queryset = WorklistItem.objects.filter(filters).order_by("sps_start", "pk").values(*COLUMNS)
+    limit = profile.max_results
+    try:
+        # One indexed query; all rows loaded before the first response, so no
+        # transaction or cursor stays open while we send.
+        rows = list(queryset[: limit + 1]) if limit else list(queryset)
+    except DatabaseError as exc:
+        logger.exception("worklist query failed for %s", calling_ae)
+        connection.close()  # the next query reconnects as soon as the database is back
+        outcome.status, outcome.comment = status.UNABLE_TO_PROCESS, type(exc).__name__
+        yield failure(status.UNABLE_TO_PROCESS, "Worklist database unavailable; try again shortly"), None
+        return
+    if limit and len(rows) > limit:
+        outcome.status = status.OUT_OF_RESOURCES
+        outcome.comment = f"more than {limit} matches"
+        yield (
+            failure(
+                status.OUT_OF_RESOURCES,
+                f"More than {limit} matches for this station; narrow the query (date, station)",
+            ),
+            None,
+        )
+        return
+    pending = status.PENDING_WARNING if parsed.unsupported else status.PENDING
+    for row in rows:
+        if is_cancelled():
+            outcome.status = status.CANCELLED
+            yield status.CANCELLED, None
+            return
+        try:
+            response = build_response(row, parsed, profile)
+        except Exception:
+            logger.exception("worklist item %s could not be encoded; skipped", row.get("pk"))
+            outcome.skipped += 1
+            continue
+        outcome.matches += 1
+        yield pending, response
+    outcome.status = status.SUCCESS

@@ -1,0 +1,285 @@
+"""Wiring of the pynetdicom acceptor: which AEs may associate, TCP_NODELAY,
+the event handlers, and a background recorder of queries. The matching and
+encoding live in find.py; nothing here touches patient data."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+from pydicom import config as pydicom_config
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from dicom_gateway import status
+from dicom_gateway.encoding import ProfileSettings
+from dicom_gateway.find import FindOutcome, failure, find_worklist
+from dicom_gateway.keys import MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
+from dicom_gateway.models import CapturedQuery
+
+logger = logging.getLogger(__name__)
+NO_STATION = "-NO-STATIONS-"  # an impossible AE title: pynetdicom treats an empty allow-list as "anyone"
+
+
+@dataclass(frozen=True)
+class Caller:
+    ae_title: str
+    ip: str | None
+    profile: ProfileSettings
+
+
+class AccessPolicy:
+    """Known calling AE titles (active stations) with their profiles, re-read
+    from the database at most every ``ttl`` seconds."""
+
+    def __init__(self, *, allow_any: bool, check_ip: bool, ttl: float = 5.0):
+        self.allow_any, self.check_ip, self.ttl = allow_any, check_ip, ttl
+        self._callers: dict[str, Caller] = {}
+        self._loaded_at = 0.0
+        self._lock = threading.Lock()
+
+    def callers(self) -> dict[str, Caller]:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self.ttl:
+                try:
+                    self._callers = self._load()
+                    self._loaded_at = time.monotonic()
+                except DatabaseError:
+                    logger.exception("could not read stations; keeping the previous list")
+                finally:
+                    connection.close()
+            return self._callers
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._loaded_at = 0.0
+
+    @staticmethod
+    def _load() -> dict[str, Caller]:
+        from scheduling.models import Station
+
+        return {
+            s.ae_title.strip(): Caller(s.ae_title.strip(), s.ip_address, ProfileSettings.from_profile(s.dicom_profile))
+            for s in Station.objects.filter(active=True).select_related("dicom_profile")
+        }
+
+    def lookup(self, ae_title: str) -> Caller | None:
+        return self.callers().get(ae_title.strip())
+
+    def allowed_calling_aets(self) -> list[str]:
+        if self.allow_any:
+            return []
+        return list(self.callers()) or [NO_STATION]
+
+
+class GatewayAE(AE):
+    """An AE whose calling-AE allow-list is the live list of stations."""
+
+    policy: AccessPolicy
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        return self.policy.allowed_calling_aets()
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:  # the base __init__ assigns it
+        pass
+
+
+class NoDelayServer(ThreadedAssociationServer):
+    """Sets TCP_NODELAY on every accepted socket: without it each response
+    waits for the peer's delayed ACK (Nagle), tens of ms per exchange."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client_socket, address = super().get_request()
+        client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client_socket, address
+
+
+class QueryRecorder:
+    """Writes CapturedQuery rows from a background thread, off the response path."""
+
+    def __init__(self, *, keep_per_ae: int):
+        self.keep_per_ae = keep_per_ae
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
+        self._thread = threading.Thread(target=self._run, name="mwl-query-recorder", daemon=True)
+        self._thread.start()
+
+    def record(self, **row: Any) -> None:
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            logger.warning("query recorder queue full; a captured query was dropped")
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            row = self._queue.get()
+            try:
+                if row is None:
+                    return
+                CapturedQuery.objects.create(**row)
+                keep = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"]).order_by(
+                    "-received_at", "-pk"
+                )[: self.keep_per_ae]
+                CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"]).exclude(
+                    pk__in=list(keep.values_list("pk", flat=True))
+                ).delete()
+            except DatabaseError:
+                logger.exception("could not record a query")
+                connection.close()
+            finally:
+                self._queue.task_done()
+
+
+def _peer(event: Any) -> str:
+    requestor = event.assoc.requestor
+    return f"{requestor.address}:{requestor.port}"
+
+
+def _identifier_json(identifier: Any) -> dict[str, Any]:
+    try:
+        return dict(identifier.to_json_dict())
+    except Exception:  # noqa: BLE001 - capture is best effort
+        return {}
+
+
+class Gateway:
+    """The Modality Worklist SCP: C-ECHO and C-FIND (MWL Information Model - FIND)."""
+
+    def __init__(self, *, ae_title: str, allow_any: bool = False, check_ip: bool = False, keep_per_ae: int = 20):
+        # Query values are matched, not validated: "C?" in a CS key or a value
+        # longer than its VR allows is a legal query, not a warning per element.
+        pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+        self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
+        self.recorder = QueryRecorder(keep_per_ae=keep_per_ae)
+        self.ae = GatewayAE(ae_title=ae_title)
+        self.ae.policy = self.policy
+        self.ae.require_called_aet = True
+        self.ae.network_timeout = 60
+        self.ae.acse_timeout = 30
+        self.ae.dimse_timeout = 60
+        self.ae.maximum_associations = 64
+        self.ae.add_supported_context(VERIFICATION_SOP_CLASS)
+        self.ae.add_supported_context(MWL_FIND_SOP_CLASS)
+        self.server: ThreadedAssociationServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def handlers(self) -> list[Any]:
+        return [
+            (evt.EVT_C_ECHO, self.handle_echo),
+            (evt.EVT_C_FIND, self.handle_find),
+            (evt.EVT_ACCEPTED, self.handle_accepted),
+            (evt.EVT_REJECTED, self.handle_rejected),
+        ]
+
+    def start(self, host: str, port: int) -> ThreadedAssociationServer:
+        server = self.ae.make_server((host, port), evt_handlers=self.handlers(), server_class=NoDelayServer)
+        self.ae._servers.append(server)  # as AE.start_server does, so server.shutdown() can find it
+        self._thread = threading.Thread(target=server.serve_forever, name="mwl-acceptor", daemon=True)
+        self._thread.start()
+        self.server = server
+        return server
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        self.recorder.stop()
+
+    # --- events -----------------------------------------------------------
+
+    def handle_accepted(self, event: Any) -> None:
+        calling = event.assoc.requestor.ae_title.strip()
+        caller = self.policy.lookup(calling)
+        if self.policy.check_ip and caller and caller.ip and caller.ip != event.assoc.requestor.address:
+            logger.warning(
+                "association aborted peer=%s calling_ae=%s reason=not its registered IP (%s)",
+                _peer(event),
+                calling,
+                caller.ip,
+            )
+            event.assoc.abort()
+            return
+        logger.info("association accepted peer=%s calling_ae=%s", _peer(event), calling)
+
+    def handle_rejected(self, event: Any) -> None:
+        primitive = event.assoc.acceptor.primitive
+        reason = {3: "calling AE title not recognized", 7: "called AE title not recognized"}.get(
+            int(getattr(primitive, "diagnostic", 0) or 0), "rejected"
+        )
+        logger.warning(
+            "association rejected peer=%s calling_ae=%s reason=%s",
+            _peer(event),
+            event.assoc.requestor.ae_title.strip(),
+            reason,
+        )
+
+    def handle_echo(self, event: Any) -> int:
+        logger.info("C-ECHO peer=%s calling_ae=%s", _peer(event), event.assoc.requestor.ae_title.strip())
+        return status.SUCCESS
+
+    def handle_find(self, event: Any) -> Any:
+        started = time.perf_counter()
+        received_at = timezone.now()
+        calling = event.assoc.requestor.ae_title.strip()
+        caller = self.policy.lookup(calling)
+        profile = caller.profile if caller else ProfileSettings()
+        outcome = FindOutcome()
+        identifier = None
+        close_old_connections()
+        try:
+            try:
+                identifier = event.identifier
+            except Exception as exc:  # noqa: BLE001 - any decoding failure is the caller's identifier
+                outcome.status = status.IDENTIFIER_INVALID
+                yield failure(status.IDENTIFIER_INVALID, f"Identifier cannot be decoded: {type(exc).__name__}"), None
+                return
+            yield from find_worklist(
+                identifier,
+                calling_ae=calling,
+                profile=profile,
+                station_known=caller is not None,
+                is_cancelled=lambda: bool(event.is_cancelled),
+                outcome=outcome,
+            )
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.info(
+                "C-FIND peer=%s calling_ae=%s keys=%s matches=%d status=0x%04X ms=%.1f%s",
+                _peer(event),
+                calling,
+                ",".join(f"{k}:{v}" for k, v in outcome.summary.items()) or "-",
+                outcome.matches,
+                outcome.status,
+                elapsed,
+                f" comment={outcome.comment}" if outcome.comment else "",
+            )
+            connection.close()
+            self.recorder.record(
+                calling_ae_title=calling[:16],
+                peer=_peer(event)[:64],
+                identifier=_identifier_json(identifier) if identifier is not None else {},
+                matches=outcome.matches,
+                status=outcome.status,
+                duration_ms=elapsed,
+                received_at=received_at,
+            )

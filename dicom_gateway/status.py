@@ -1,0 +1,11 @@
+"""DICOM status codes used by the gateway (PS3.4 C.4.1.1.4 and PS3.7 Annex C)."""
+
+from __future__ import annotations
+
+SUCCESS = 0x0000
+PENDING = 0xFF00  # matches continuing, all optional keys supported
+PENDING_WARNING = 0xFF01  # matches continuing, one or more optional keys not supported
+CANCELLED = 0xFE00  # matching terminated due to cancel
+OUT_OF_RESOURCES = 0xA700  # refused: out of resources (too many matches for this station)
+IDENTIFIER_INVALID = 0xA900  # failed: identifier does not match SOP class
+UNABLE_TO_PROCESS = 0xC000  # failed: unable to process (worklist database unavailable)
