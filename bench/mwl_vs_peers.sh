@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# C-FIND benchmark: mwl_gateway (PostgreSQL) against DCMTK wlmscpfs (and Orthanc's
+# worklist plugin when installed) on the same generated items, with the shared
+# query mix (bench/peers/query_mix.py: latency, throughput, correctness checks).
+#
+#   bench/mwl_vs_peers.sh                 # SIZES=100,10000,100000
+#   SIZES=100,10000 REPS=30 LAT_BUDGET=5 TP_SECONDS=10 CONC=8 bench/mwl_vs_peers.sh
+#
+# Runs inside a private network namespace holding only loopback (wlmscpfs and
+# Orthanc cannot bind to 127.0.0.1 only); PostgreSQL is reached by its Unix socket.
+# Needs root, dcmtk, a running PostgreSQL, and .venv (scripts/bootstrap).
+# Prints a markdown table; raw JSON lines in $WORK/results.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${MWL_BENCH_NETNS:-}" ]; then
+    exec env MWL_BENCH_NETNS=1 unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+SIZES="${SIZES:-100,10000,100000}"
+REPS="${REPS:-30}"
+LAT_BUDGET="${LAT_BUDGET:-5}"
+TP_SECONDS="${TP_SECONDS:-10}"
+CONC="${CONC:-8}"
+WORK="${WORK:-var/bench}"
+PY=.venv/bin/python
+DB=mwl_ris_bench_mwl
+PGSOCK=/var/run/postgresql
+export DATABASE_URL="postgres://postgres@%2Fvar%2Frun%2Fpostgresql/$DB"
+export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-bench-only-secret-key-0123456789-abcdefghijklmnop}"
+export LOG_LEVEL=WARNING
+mkdir -p "$WORK"
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+say "generating items: $SIZES"
+$PY bench/peers/gen_worklist.py --out "$WORK/data" --sizes "$SIZES" --aet WLM >/dev/null
+
+wait_echo() {  # port
+    for _ in $(seq 1 600); do
+        echoscu -aet BENCHSCU -aec WLM 127.0.0.1 "$1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+qm() { $PY bench/peers/query_mix.py "$@" --aet WLM --nodelay --json-out "$RESULTS" >/dev/null; }
+measure() {  # label port n
+    local label="$1" port="$2" n="$3" data="$WORK/data/N$3" queries="Q1,Q2,Q3,Q4,Q5"
+    # the universal query Q5 returns every item: only at small N, as in the shared peer run
+    [ "$n" -le "${Q5_MAX_N:-10000}" ] || queries="Q1,Q2,Q3,Q4"
+    say "$label N=$n: latency ($queries)"
+    qm latency --label "$label" --port "$port" --data "$data" --reps "$REPS" --max-seconds "$LAT_BUDGET" \
+        --queries "$queries"
+    say "$label N=$n: throughput ($CONC clients, ${TP_SECONDS}s)"
+    qm throughput --label "$label" --port "$port" --data "$data" --concurrency "$CONC" --duration "$TP_SECONDS"
+}
+
+IFS=, read -ra sizes <<< "$SIZES"
+for n in "${sizes[@]}"; do
+    say "N=$n: loading the RIS database"
+    psql -h "$PGSOCK" -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+    $PY manage.py migrate -v0
+    $PY bench/load_worklist.py "$WORK/data/N$n/items.ndjson" >&2
+    psql -h "$PGSOCK" -U postgres -d "$DB" -qc "VACUUM ANALYZE" >/dev/null
+
+    DATABASE_POOL=true MWL_ALLOW_ANY_CALLING_AE=true $PY manage.py mwl_gateway --ae-title WLM --port 11112 --bind 127.0.0.1 \
+        > "$WORK/gateway-N$n.log" 2>&1 &
+    gw=$!
+    wait_echo 11112
+    measure mwl_gateway 11112 "$n"
+    kill "$gw"; wait "$gw" 2>/dev/null || true
+
+    TCP_NODELAY=1 wlmscpfs -csk -dfp "$WORK/data/N$n" 11113 > "$WORK/wlmscpfs-N$n.log" 2>&1 &
+    wl=$!
+    wait_echo 11113
+    measure dcmtk_wlmscpfs 11113 "$n"
+    kill "$wl"; wait "$wl" 2>/dev/null || true
+done
+psql -h "$PGSOCK" -U postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null
+$PY bench/peers/query_mix.py report "$RESULTS"
