@@ -46,7 +46,7 @@ BATCH = 5000
 
 def split_name(pn: str) -> tuple[str, str, str, str]:
     alphabetic, _, ideographic = pn.partition("=")
-    parts = (alphabetic.split("^") + ["", "", ""])[:3]
+    parts = [*alphabetic.split("^"), "", "", ""][:3]
     return parts[0], parts[1], parts[2], ideographic.split("=")[0]
 
 

@@ -25,8 +25,9 @@ from dicom_gateway.keys import MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.models import CapturedQuery
 
 logger = logging.getLogger(__name__)
+# An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
 NO_STATION = "-NO-STATIONS-"
-DUL_LOOP_DELAY = 0.0002  # seconds; pynetdicom's default is 0.001  # an impossible AE title: pynetdicom treats an empty allow-list as "anyone"
+DUL_LOOP_DELAY = 0.0002  # seconds; pynetdicom's default is 0.001
 
 
 @dataclass(frozen=True)
