@@ -63,6 +63,7 @@ for n in "${sizes[@]}"; do
     psql -h "$PGSOCK" -U postgres -d "$DB" -qc "VACUUM ANALYZE" >/dev/null
 
     DATABASE_POOL=true MWL_ALLOW_ANY_CALLING_AE=true $PY manage.py mwl_gateway --ae-title WLM --port 11112 --bind 127.0.0.1 \
+        --workers "${MWL_WORKERS:-2}" \
         > "$WORK/gateway-N$n.log" 2>&1 &
     gw=$!
     wait_echo 11112

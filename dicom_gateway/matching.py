@@ -44,6 +44,7 @@ class ParsedQuery:
     unsupported: list[str] = field(default_factory=list)  # -> 0xFF01, returned empty
     station_ae_given: bool = False  # the query names a Scheduled Station AE Title
     summary: dict[str, str] = field(default_factory=dict)  # keyword -> matching type (for logs: no values)
+    key_filters: dict[str, Q] = field(default_factory=dict)  # keyword -> its own filter (for explanations)
 
 
 def parse_da(text: str) -> dt.date:
@@ -243,6 +244,7 @@ def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQue
     filters = Q()
     unsupported: list[str] = []
     summary: dict[str, str] = {}
+    key_filters: dict[str, Q] = {}
     top_keys: list[str] = []
 
     for element in identifier:
@@ -265,6 +267,8 @@ def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQue
         q, kind = _key_q(key, element)
         filters &= q
         summary[keyword] = kind
+        if q:
+            key_filters[keyword] = q
 
     sps = _sps_item(identifier)
     sps_keys: list[str] | None = None
@@ -289,22 +293,28 @@ def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQue
             q, kind = _key_q(key, element)
             filters &= q
             summary[f"SPS.{keyword}"] = kind
+            if q:
+                key_filters[keyword] = q
             if keyword == "ScheduledStationAETitle" and _values(element):
                 station_ae_given = True  # "*" too: the modality asks for every station
         date_text = _element_text(sps, "ScheduledProcedureStepStartDate")
         time_text = _element_text(sps, "ScheduledProcedureStepStartTime")
         same_zone = query_tz is facility_tz
+        when = Q()
         if date_text and time_text:
-            filters &= _combined_datetime_q(date_text, time_text, query_tz)
+            when = _combined_datetime_q(date_text, time_text, query_tz)
             summary["SPS.StartDateTime"] = "combined-range"
         elif date_text:
-            filters &= (
+            when = (
                 _date_q("sps_start_date", date_text) if same_zone else _date_only_in_other_zone_q(date_text, query_tz)
             )
             summary["SPS.StartDate"] = "range" if "-" in date_text else "single"
         elif time_text:
-            filters &= _time_q("sps_start_time", time_text)
+            when = _time_q("sps_start_time", time_text)
             summary["SPS.StartTime"] = "range" if "-" in time_text else "single"
+        if when:
+            filters &= when
+            key_filters["ScheduledProcedureStepStartDate/Time"] = when
     return ParsedQuery(
         filters=filters,
         top_keys=top_keys,
@@ -312,4 +322,5 @@ def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQue
         unsupported=unsupported,
         station_ae_given=station_ae_given,
         summary=summary,
+        key_filters=key_filters,
     )

@@ -16,6 +16,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 from pydicom import config as pydicom_config
 from pynetdicom import AE, evt
+from pynetdicom import _config as pynetdicom_config
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway import status
@@ -97,7 +98,16 @@ class GatewayAE(AE):
 
 class NoDelayServer(ThreadedAssociationServer):
     """Sets TCP_NODELAY on every accepted socket: without it each response
-    waits for the peer's delayed ACK (Nagle), tens of ms per exchange."""
+    waits for the peer's delayed ACK (Nagle), tens of ms per exchange. With
+    ``reuse_port``, several worker processes listen on the same port and the
+    kernel spreads the associations over them (pynetdicom is bound by the GIL)."""
+
+    reuse_port = False
+
+    def server_bind(self) -> None:
+        if self.reuse_port and self.socket is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client_socket, address = super().get_request()
@@ -166,6 +176,15 @@ class Gateway:
         # Query values are matched, not validated: "C?" in a CS key or a value
         # longer than its VR allows is a legal query, not a warning per element.
         pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+        # Item values were validated when the RIS wrote them (worklist.services);
+        # re-validating every element of every response costs more than encoding it.
+        pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
+        # pynetdicom's standard handlers format every PDU and DIMSE message, and it
+        # decodes and pretty-prints each query identifier, whether or not the log
+        # level shows them: measurable per response, and patient data in logs.
+        pynetdicom_config.LOG_HANDLER_LEVEL = "none"
+        pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
+        pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
         self.recorder = QueryRecorder(keep_per_ae=keep_per_ae)
         self.ae = GatewayAE(ae_title=ae_title)
@@ -189,8 +208,9 @@ class Gateway:
             (evt.EVT_REJECTED, self.handle_rejected),
         ]
 
-    def start(self, host: str, port: int) -> ThreadedAssociationServer:
-        server = self.ae.make_server((host, port), evt_handlers=self.handlers(), server_class=NoDelayServer)
+    def start(self, host: str, port: int, *, reuse_port: bool = False) -> ThreadedAssociationServer:
+        server_class = type("GatewayServer", (NoDelayServer,), {"reuse_port": reuse_port})
+        server = self.ae.make_server((host, port), evt_handlers=self.handlers(), server_class=server_class)
         self.ae._servers.append(server)  # as AE.start_server does, so server.shutdown() can find it
         self._thread = threading.Thread(target=server.serve_forever, name="mwl-acceptor", daemon=True)
         self._thread.start()

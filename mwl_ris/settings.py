@@ -198,6 +198,8 @@ MWL_ALLOW_ANY_CALLING_AE = env_bool("MWL_ALLOW_ANY_CALLING_AE", False)
 # Abort associations whose calling AE comes from another IP than its station's registered one.
 MWL_CHECK_CALLING_IP = env_bool("MWL_CHECK_CALLING_IP", False)
 # How many recent queries per calling AE are kept for "why isn't my patient on the scanner?".
+# Gateway processes sharing the port (pynetdicom is bound by the GIL: one core per process).
+MWL_WORKERS = env_int("MWL_WORKERS", 1, minimum=1, maximum=64)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
 
 LOGGING = {

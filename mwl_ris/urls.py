@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from dicom_gateway.api import CapturedQueryViewSet, ProfileViewSet, WorklistExplainApi
 from orders.api import OrderViewSet, ProcedureViewSet
 from patients.api import PatientViewSet
 from scheduling.api import AppointmentViewSet, StationViewSet
@@ -31,6 +32,8 @@ router.register("orders", OrderViewSet, basename="order")
 router.register("stations", StationViewSet, basename="station")
 router.register("appointments", AppointmentViewSet, basename="appointment")
 router.register("worklist", WorklistItemViewSet, basename="worklist")
+router.register("profiles", ProfileViewSet, basename="profile")
+router.register("captured-queries", CapturedQueryViewSet, basename="captured-query")
 
 urlpatterns = [
     # The scheduler/technologist UI will live at "/"; until then the API docs are the front page.
@@ -38,6 +41,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/worklist-explain/", WorklistExplainApi.as_view(), name="worklist-explain"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
