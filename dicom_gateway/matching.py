@@ -127,6 +127,19 @@ def string_q(column: str, value: str, *, person_name: bool = False) -> Q:
     return Q(**{f"{column}__regex": f"^{_wildcard_regex(value)}$"})
 
 
+def _other_station_q(value: str) -> Q:
+    """Items imported with several Scheduled Station AE Titles keep the extra
+    ones in ``other_station_ae_titles`` ("\\AA33\\"). The ``> ''`` condition is
+    the partial index's own predicate, so PostgreSQL can use that small index
+    for this branch and the day-list index for the main one."""
+    value = value.strip(" ")
+    if "*" in value or "?" in value:
+        # a wildcard never crosses the backslash between two AE titles
+        inner = "".join("[^\\\\]*" if c == "*" else "[^\\\\]" if c == "?" else re.escape(c) for c in value)
+        return Q(other_station_ae_titles__gt="", other_station_ae_titles__regex=f"\\\\{inner}\\\\")
+    return Q(other_station_ae_titles__gt="", other_station_ae_titles__contains=f"\\{value}\\")
+
+
 def _any_of(parts: list[Q]) -> Q:
     result = Q()
     for index, part in enumerate(parts):
@@ -178,6 +191,8 @@ def _key_q(key: Key, element: DataElement) -> tuple[Q, str]:
     if key.vr == "TM":
         return _time_q(key.column, values[0]), ("range" if "-" in values[0] else "single")
     parts = [string_q(key.column, v, person_name=key.vr == "PN") for v in values]
+    if key.keyword == "ScheduledStationAETitle":
+        parts = [p | _other_station_q(v) if p else p for p, v in zip(parts, values, strict=True)]
     kind = "wildcard" if any("*" in v or "?" in v for v in values) else "single"
     if len(values) > 1:
         kind = "multi-value"

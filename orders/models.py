@@ -80,6 +80,19 @@ class Order(models.Model):
         _("study instance UID"), max_length=64, unique=True, validators=[validate_uid]
     )
     requested_procedure_id = models.CharField(_("requested procedure ID"), max_length=16, validators=[validate_sh])
+    scheduled_procedure_step_id = models.CharField(
+        _("scheduled procedure step ID"),
+        max_length=16,
+        blank=True,
+        validators=[validate_sh],
+        help_text=_("Empty: the requested procedure ID (one step per requested procedure)."),
+    )
+    extra_station_ae_titles = models.CharField(
+        _("more scheduled station AE titles"),
+        max_length=200,
+        blank=True,
+        help_text=_("Imported items scheduled on several stations: the AE titles after the booked one."),
+    )
     priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.ROUTINE)
     referring_physician = models.CharField(_("referring physician"), max_length=64, blank=True)
     reason = models.TextField(_("reason / clinical indication"), blank=True)

@@ -171,8 +171,11 @@ def appointment_book(
     ends_at: dt.datetime | None = None,
     override_reason: str = "",
     actor: Any = None,
+    any_modality: bool = False,
 ) -> Appointment:
-    """Book an unscheduled (or no-show) order into a station slot. Puts it on the worklist."""
+    """Book an unscheduled (or no-show) order into a station slot. Puts it on the worklist.
+    ``any_modality`` (imports only) books on a station of another modality, as the
+    imported worklist already did."""
     starts_at, ends_at = _window(order, starts_at, ends_at)
 
     def work() -> Appointment:
@@ -183,7 +186,8 @@ def appointment_book(
                 code="already_booked",
             )
         check_transition(locked.status, ExamStatus.SCHEDULED)
-        _check_station_takes(locked, station)
+        if not any_modality:
+            _check_station_takes(locked, station)
         _check_rules(
             station=station, starts_at=starts_at, ends_at=ends_at, override_reason=override_reason, actor=actor
         )

@@ -62,6 +62,8 @@ class WorklistItem(models.Model):
     sps_end = models.DateTimeField()
     modality = models.CharField(max_length=16)  # CS
     station_ae_title = models.CharField(max_length=16)  # AE
+    # More Scheduled Station AE Titles of an imported multi-valued item ("AA32\AA33"), as "\AA33\".
+    other_station_ae_titles = models.CharField(max_length=200, blank=True, default="")
     station_name = models.CharField(max_length=16)  # SH
     sps_location = models.CharField(max_length=16, blank=True)  # SH
     performing_physician_name = models.CharField(max_length=64, blank=True)  # PN
@@ -91,6 +93,12 @@ class WorklistItem(models.Model):
             # C-FIND by Requested Procedure ID / SPS ID (often equal to the accession number)
             models.Index(fields=["requested_procedure_id"], name="wl_rp_id_idx"),
             models.Index(fields=["sps_id"], name="wl_sps_id_idx"),
+            # C-FIND by station AE on the few items with several AE titles (imported .wl files)
+            models.Index(
+                fields=["other_station_ae_titles"],
+                condition=models.Q(other_station_ae_titles__gt=""),
+                name="wl_other_ae_idx",
+            ),
         ]
 
     def __str__(self) -> str:

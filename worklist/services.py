@@ -65,7 +65,7 @@ def _item_columns(order: Order, appointment: Appointment) -> dict[str, object]:
         "placer_order_number": order.placer_order_number,
         "filler_order_number": order.filler_order_number,
         # One requested procedure = one scheduled step; its ID is the requested procedure's.
-        "sps_id": order.requested_procedure_id,
+        "sps_id": order.scheduled_procedure_step_id or order.requested_procedure_id,
         "sps_description": procedure.name[:64],
         "sps_start": appointment.starts_at,
         "sps_start_date": local_start.date(),
@@ -73,6 +73,7 @@ def _item_columns(order: Order, appointment: Appointment) -> dict[str, object]:
         "sps_end": appointment.ends_at,
         "modality": procedure.modality,
         "station_ae_title": station.ae_title,
+        "other_station_ae_titles": f"\\{order.extra_station_ae_titles}\\" if order.extra_station_ae_titles else "",
         "station_name": station.name[:16],
         "sps_location": station.room[:16],
         "protocol_code_value": procedure.protocol_code,

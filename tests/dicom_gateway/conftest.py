@@ -177,23 +177,13 @@ CHARSETS = {"ISO_IR 192": "utf-8", "ISO_IR 100": "latin-1", "": "ascii"}
 _LINE = re.compile(rb"^I:\s+\([0-9a-f]{4},[0-9a-f]{4}\) \w\w (\[(.*)\]|\(no value available\)).*#.*\s(\w+)$")
 
 
-def findscu(port: int, keys: list[str], *, calling: str = "CT_ROOM3") -> tuple[int, list[dict[str, str]]]:
-    """Run DCMTK findscu; returns its exit code and each response as {keyword: value}.
-    findscu prints values as the bytes it received: each response is decoded
-    by the Specific Character Set it declares, as a modality would."""
-    args = ["findscu", "-W", "-v", "-aet", calling, "-aec", "RIS_MWL"]
-    for key in keys:
-        args += ["-k", key]
-    run = subprocess.run(
-        [*args, "127.0.0.1", str(port)],
-        capture_output=True,
-        timeout=60,
-        env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
+def parse_findscu_output(output: bytes) -> list[dict[str, str]]:
+    """findscu -v output -> each pending response as {keyword: value}. findscu
+    prints values as the bytes it received: each response is decoded by the
+    Specific Character Set it declares, as a modality would."""
     raw_responses: list[dict[str, bytes]] = []
     current: dict[str, bytes] | None = None
-    for line in (run.stdout + run.stderr).splitlines():
+    for line in output.splitlines():
         if b"Find Response:" in line and b"(Pending)" in line:
             current = {}
             raw_responses.append(current)
@@ -203,6 +193,20 @@ def findscu(port: int, keys: list[str], *, calling: str = "CT_ROOM3") -> tuple[i
                 current[match[3].decode()] = (match[2] or b"").strip()
     responses = []
     for raw in raw_responses:
-        encoding = CHARSETS[raw.get("SpecificCharacterSet", b"").decode()]
+        encoding = CHARSETS.get(raw.get("SpecificCharacterSet", b"").decode(), "latin-1")
         responses.append({k: v.decode(encoding) for k, v in raw.items()})
-    return run.returncode, responses
+    return responses
+
+
+def findscu(
+    port: int, keys: list[str], *, calling: str = "CT_ROOM3", called: str = "RIS_MWL", query_file: str | None = None
+) -> tuple[int, list[dict[str, str]]]:
+    """Run DCMTK findscu; returns its exit code and each response as {keyword: value}."""
+    args = ["findscu", "-W", "-v", "-aet", calling, "-aec", called]
+    for key in keys:
+        args += ["-k", key]
+    args += ["127.0.0.1", str(port)] + ([query_file] if query_file else [])
+    run = subprocess.run(
+        args, capture_output=True, timeout=60, env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"}, check=False
+    )
+    return run.returncode, parse_findscu_output(run.stdout + run.stderr)
