@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# C-FIND benchmark: mwl_gateway (PostgreSQL) against DCMTK wlmscpfs (and Orthanc's
-# worklist plugin when installed) on the same generated items, with the shared
+# C-FIND benchmark: mwl_gateway (PostgreSQL) against DCMTK wlmscpfs and Orthanc's
+# worklist plugin (when installed: apt-get install orthanc) on the same generated items, with the shared
 # query mix (bench/peers/query_mix.py: latency, throughput, correctness checks).
 #
 #   bench/mwl_vs_peers.sh                 # SIZES=100,10000,100000
@@ -31,6 +31,9 @@ mkdir -p "$WORK"
 RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 say() { printf '[bench] %s\n' "$*" >&2; }
+# Orthanc's worklist plugin is measured too when installed (apt-get install orthanc).
+ORTHANC_BIN="${ORTHANC_BIN:-$(command -v Orthanc || ls /usr/sbin/Orthanc 2>/dev/null || true)}"
+ORTHANC_WL_PLUGIN="${ORTHANC_WL_PLUGIN:-$(ls /usr/share/orthanc/plugins/libModalityWorklists.so 2>/dev/null || true)}"
 
 say "generating items: $SIZES"
 $PY bench/peers/gen_worklist.py --out "$WORK/data" --sizes "$SIZES" --aet WLM >/dev/null
@@ -75,6 +78,26 @@ for n in "${sizes[@]}"; do
     wait_echo 11113
     measure dcmtk_wlmscpfs 11113 "$n"
     kill "$wl"; wait "$wl" 2>/dev/null || true
+
+    if [ -n "$ORTHANC_BIN" ] && [ -n "$ORTHANC_WL_PLUGIN" ]; then
+        odir="$WORK/orthanc-N$n"
+        mkdir -p "$odir/db"
+        cat > "$odir/config.json" <<JSON
+{
+  "Name": "MWLBENCH", "StorageDirectory": "$odir/db", "IndexDirectory": "$odir/db",
+  "Plugins": ["$ORTHANC_WL_PLUGIN"], "Worklists": {"Enable": true, "Database": "$PWD/$WORK/data/N$n/WLM"},
+  "HttpServerEnabled": false, "RemoteAccessAllowed": false, "WebDavEnabled": false,
+  "DicomServerEnabled": true, "DicomAet": "WLM", "DicomPort": 11114,
+  "DicomAlwaysAllowEcho": true, "DicomAlwaysAllowFindWorklist": true,
+  "DefaultEncoding": "Utf8", "MetricsEnabled": false
+}
+JSON
+        TCP_NODELAY=1 "$ORTHANC_BIN" "$odir/config.json" > "$odir/orthanc.log" 2>&1 &
+        oc=$!
+        wait_echo 11114
+        measure orthanc_worklists 11114 "$n"
+        kill "$oc"; wait "$oc" 2>/dev/null || true
+    fi
 done
 psql -h "$PGSOCK" -U postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null
 $PY bench/peers/query_mix.py report "$RESULTS"

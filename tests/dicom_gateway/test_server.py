@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 from django.test import override_settings
@@ -177,3 +178,24 @@ def test_migrations_install_the_ready_made_profiles() -> None:
     }
     ascii_profile = Profile.objects.get(name="ASCII-only 20-character scanner")
     assert (ascii_profile.charset, ascii_profile.name_max_length) == ("", 20)
+
+
+def test_a_station_calling_from_another_ip_is_aborted_when_checked(live_worklist: Worklist) -> None:
+    station_update(station=live_worklist.ct, ip_address="10.20.30.40")
+    gateway = Gateway(ae_title="RIS_MWL", check_ip=True)
+    gateway.start("127.0.0.1", 0)
+    try:
+        assoc = pynetdicom_associate(gateway.port, calling="CT_ROOM3")
+        if assoc.is_established:  # accepted, then aborted by the gateway right away
+            for _ in range(100):
+                if assoc.is_aborted:
+                    break
+                time.sleep(0.02)
+        assert assoc.is_aborted
+        # its right address, and stations without a registered IP, still work
+        station_update(station=live_worklist.ct, ip_address="127.0.0.1")
+        gateway.policy.invalidate()
+        assert pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"})).statuses == [0xFF00, 0x0000]
+        assert pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0005"}), calling="US_ROOM4").statuses[-1] == 0
+    finally:
+        gateway.stop()
