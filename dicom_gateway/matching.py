@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -149,29 +150,18 @@ def _any_of(parts: list[Q]) -> Q:
     return result
 
 
-def _date_q(column: str, text: str) -> Q:
+def _range_q(column: str, text: str, parse: Callable[[str], object]) -> Q:
+    """Single value or range (closed or open) on a date or time column; an
+    empty stored value never matches."""
     bounds = _split_range(text)
     if bounds is None:
-        return Q(**{column: parse_da(text)})
+        return Q(**{column: parse(text)})
     low, high = bounds
     q = Q(**{f"{column}__isnull": False})
     if low:
-        q &= Q(**{f"{column}__gte": parse_da(low)})
+        q &= Q(**{f"{column}__gte": parse(low)})
     if high:
-        q &= Q(**{f"{column}__lte": parse_da(high)})
-    return q
-
-
-def _time_q(column: str, text: str) -> Q:
-    bounds = _split_range(text)
-    if bounds is None:
-        return Q(**{column: parse_tm(text)})
-    low, high = bounds
-    q = Q(**{f"{column}__isnull": False})
-    if low:
-        q &= Q(**{f"{column}__gte": parse_tm(low)})
-    if high:
-        q &= Q(**{f"{column}__lte": parse_tm(high)})
+        q &= Q(**{f"{column}__lte": parse(high)})
     return q
 
 
@@ -186,10 +176,9 @@ def _key_q(key: Key, element: DataElement) -> tuple[Q, str]:
         return (
             (Q(**{f"{key.column}__in": uids}), "uid-list") if len(uids) > 1 else (Q(**{key.column: uids[0]}), "single")
         )
-    if key.vr == "DA":
-        return _date_q(key.column, values[0]), ("range" if "-" in values[0] else "single")
-    if key.vr == "TM":
-        return _time_q(key.column, values[0]), ("range" if "-" in values[0] else "single")
+    if key.vr in ("DA", "TM"):
+        parse = parse_da if key.vr == "DA" else parse_tm
+        return _range_q(key.column, values[0], parse), ("range" if "-" in values[0] else "single")
     parts = [string_q(key.column, v, person_name=key.vr == "PN") for v in values]
     if key.keyword == "ScheduledStationAETitle":
         parts = [p | _other_station_q(v) if p else p for p, v in zip(parts, values, strict=True)]
@@ -321,11 +310,13 @@ def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQue
             summary["SPS.StartDateTime"] = "combined-range"
         elif date_text:
             when = (
-                _date_q("sps_start_date", date_text) if same_zone else _date_only_in_other_zone_q(date_text, query_tz)
+                _range_q("sps_start_date", date_text, parse_da)
+                if same_zone
+                else _date_only_in_other_zone_q(date_text, query_tz)
             )
             summary["SPS.StartDate"] = "range" if "-" in date_text else "single"
         elif time_text:
-            when = _time_q("sps_start_time", time_text)
+            when = _range_q("sps_start_time", time_text, parse_tm)
             summary["SPS.StartTime"] = "range" if "-" in time_text else "single"
         if when:
             filters &= when

@@ -16,7 +16,7 @@ from mwl_ris.lib.errors import PermissionRefused
 from orders.lifecycle import ExamStatus, allowed_transitions
 from orders.models import Modality, Order, Priority, Procedure
 from orders.selectors import order_list, procedure_list
-from orders.services import order_create, order_update, procedure_create, procedure_update
+from orders.services import PROCEDURE_FIELDS, order_create, order_update, procedure_create, procedure_update
 from patients.models import Patient
 from scheduling.services import exam_transition
 
@@ -24,18 +24,7 @@ from scheduling.services import exam_transition
 class ProcedureSerializer(serializers.ModelSerializer[Procedure]):
     class Meta:
         model = Procedure
-        fields = [
-            "id",
-            "code",
-            "coding_scheme",
-            "name",
-            "modality",
-            "default_duration_minutes",
-            "body_part",
-            "protocol_code",
-            "preparation",
-            "active",
-        ]
+        fields = ["id", *PROCEDURE_FIELDS]
         validators: list[Any] = []  # the service validates (including uniqueness) and answers 400
 
 

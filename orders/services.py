@@ -16,18 +16,17 @@ from orders.models import Order, Priority, Procedure
 from patients.models import Patient
 from worklist.services import worklist_item_sync
 
-PROCEDURE_FIELDS = frozenset(
-    {
-        "code",
-        "coding_scheme",
-        "name",
-        "modality",
-        "default_duration_minutes",
-        "body_part",
-        "protocol_code",
-        "preparation",
-        "active",
-    }
+# The catalogue fields a client may set, in the order the API shows them.
+PROCEDURE_FIELDS = (
+    "code",
+    "coding_scheme",
+    "name",
+    "modality",
+    "default_duration_minutes",
+    "body_part",
+    "protocol_code",
+    "preparation",
+    "active",
 )
 ORDER_EDITABLE_FIELDS = frozenset(
     {"procedure", "priority", "referring_physician", "reason", "placer_order_number", "filler_order_number"}
