@@ -5,6 +5,7 @@
 #
 #   bench/mwl_vs_peers.sh                 # SIZES=100,10000,100000
 #   SIZES=100,10000 REPS=30 LAT_BUDGET=5 TP_SECONDS=10 CONC=8 bench/mwl_vs_peers.sh
+#   PEERS=mwl_gateway bench/mwl_vs_peers.sh   # only some servers (mwl_gateway,dcmtk,orthanc)
 #
 # Runs inside a private network namespace holding only loopback (wlmscpfs and
 # Orthanc cannot bind to 127.0.0.1 only); PostgreSQL is reached by its Unix socket.
@@ -21,6 +22,7 @@ LAT_BUDGET="${LAT_BUDGET:-5}"
 TP_SECONDS="${TP_SECONDS:-10}"
 CONC="${CONC:-8}"
 WORK="${WORK:-var/bench}"
+PEERS="${PEERS:-mwl_gateway,dcmtk,orthanc}"  # which servers to measure
 PY=.venv/bin/python
 DB=mwl_ris_bench_mwl
 PGSOCK=/var/run/postgresql
@@ -65,6 +67,7 @@ for n in "${sizes[@]}"; do
     $PY bench/load_worklist.py "$WORK/data/N$n/items.ndjson" >&2
     psql -h "$PGSOCK" -U postgres -d "$DB" -qc "VACUUM ANALYZE" >/dev/null
 
+    if [[ ",$PEERS," == *,mwl_gateway,* ]]; then
     DATABASE_POOL=true MWL_ALLOW_ANY_CALLING_AE=true $PY manage.py mwl_gateway --ae-title WLM --port 11112 --bind 127.0.0.1 \
         --workers "${MWL_WORKERS:-2}" \
         > "$WORK/gateway-N$n.log" 2>&1 &
@@ -72,14 +75,17 @@ for n in "${sizes[@]}"; do
     wait_echo 11112
     measure mwl_gateway 11112 "$n"
     kill "$gw"; wait "$gw" 2>/dev/null || true
+    fi
 
+    if [[ ",$PEERS," == *,dcmtk,* ]]; then
     TCP_NODELAY=1 wlmscpfs -csk -dfp "$WORK/data/N$n" 11113 > "$WORK/wlmscpfs-N$n.log" 2>&1 &
     wl=$!
     wait_echo 11113
     measure dcmtk_wlmscpfs 11113 "$n"
     kill "$wl"; wait "$wl" 2>/dev/null || true
+    fi
 
-    if [ -n "$ORTHANC_BIN" ] && [ -n "$ORTHANC_WL_PLUGIN" ]; then
+    if [[ ",$PEERS," == *,orthanc,* ]] && [ -n "$ORTHANC_BIN" ] && [ -n "$ORTHANC_WL_PLUGIN" ]; then
         odir="$WORK/orthanc-N$n"
         mkdir -p "$odir/db"
         cat > "$odir/config.json" <<JSON

@@ -28,8 +28,24 @@ COLUMNS = sorted(
         "protocol_coding_scheme",
         "protocol_code_meaning",
         "sps_end",
+        "updated_at",  # part of the response cache key (find.py)
     }
 )
+
+
+class EncodedDataset(Dataset):
+    """A response identifier that keeps its encoding per transfer syntax, so a
+    cached response is encoded once however often modalities ask for it (see
+    server.install_encode_cache). Never changed after it is built."""
+
+    def encoded(self, key: tuple[bool, bool, bool], encode: Any) -> bytes | None:
+        encodings: dict[tuple[bool, bool, bool], bytes] = self.__dict__.setdefault("_encodings", {})
+        data = encodings.get(key)
+        if data is None:
+            data = encode(self, *key)
+            if data is not None:
+                encodings[key] = data
+        return data
 
 
 @dataclass(frozen=True)
@@ -152,7 +168,7 @@ def _set(ds: Dataset, key: Key, row: dict[str, Any], profile: ProfileSettings) -
 def build_response(row: dict[str, Any], parsed: ParsedQuery, profile: ProfileSettings) -> Dataset:
     """One pending response: every requested key (Type 2 keys we lack come
     back empty), unsupported keys empty, nothing that was not asked for."""
-    ds = Dataset()
+    ds = EncodedDataset()
     if profile.charset:
         ds.SpecificCharacterSet = str(profile.charset)
     for keyword in parsed.top_keys:

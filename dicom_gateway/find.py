@@ -4,8 +4,11 @@ A generator testable without a socket (handlers.py is the thin wrapper)."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -21,6 +24,41 @@ from worklist.models import SERVED_STATUSES, WorklistItem
 logger = logging.getLogger(__name__)
 
 Response = tuple[int | Dataset, Dataset | None]
+
+
+class ResponseCache:
+    """Responses already built, keyed by the item's row version (pk and
+    updated_at), the shape of the query (which keys, which unsupported ones)
+    and the station profile. Modalities poll the same day list all day: an
+    unchanged item asked for in the same way is built and encoded once. Any
+    change to the item changes updated_at, hence the key."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], Dataset] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_build(self, key: tuple[Any, ...], build: Callable[[], Dataset]) -> Dataset:
+        if self.size <= 0:
+            return build()
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None:
+                self._entries.move_to_end(key)
+                return cached
+        built = build()
+        with self._lock:
+            self._entries[key] = built
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return built
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+RESPONSE_CACHE = ResponseCache(settings.MWL_RESPONSE_CACHE_SIZE)
 
 
 @dataclass
@@ -92,13 +130,22 @@ def find_worklist(
         )
         return
     pending = status.PENDING_WARNING if parsed.unsupported else status.PENDING
+    shape = (
+        tuple(parsed.top_keys),
+        tuple(parsed.sps_keys) if parsed.sps_keys is not None else None,
+        tuple(parsed.unsupported),
+        profile,
+    )
     for row in rows:
         if is_cancelled():
             outcome.status = status.CANCELLED
             yield status.CANCELLED, None
             return
         try:
-            response = build_response(row, parsed, profile)
+            response = RESPONSE_CACHE.get_or_build(
+                (row["pk"], row["updated_at"], *shape),
+                lambda row=row: build_response(row, parsed, profile),  # type: ignore[misc]
+            )
         except Exception:
             logger.exception("worklist item %s could not be encoded; skipped", row.get("pk"))
             outcome.skipped += 1

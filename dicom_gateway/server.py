@@ -17,10 +17,11 @@ from django.utils import timezone
 from pydicom import config as pydicom_config
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
+from pynetdicom import service_class as pynetdicom_service_class
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway import status
-from dicom_gateway.encoding import ProfileSettings
+from dicom_gateway.encoding import EncodedDataset, ProfileSettings
 from dicom_gateway.find import FindOutcome, failure, find_worklist
 from dicom_gateway.keys import MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.models import CapturedQuery
@@ -169,6 +170,24 @@ def _identifier_json(identifier: Any) -> dict[str, Any]:
         return {}
 
 
+def install_encode_cache() -> None:
+    """pynetdicom has no hook for pre-encoded identifiers: its C-FIND SCP calls
+    the module function service_class.encode for every response. Wrap it so
+    our EncodedDataset responses reuse their bytes; anything else is encoded
+    as before."""
+    original = pynetdicom_service_class.encode
+    if getattr(original, "mwl_cached", False):
+        return
+
+    def encode(ds: Any, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False) -> bytes | None:
+        if isinstance(ds, EncodedDataset):
+            return ds.encoded((is_implicit_vr, is_little_endian, deflated), original)
+        return original(ds, is_implicit_vr, is_little_endian, deflated)
+
+    encode.mwl_cached = True  # type: ignore[attr-defined]
+    pynetdicom_service_class.encode = encode
+
+
 class Gateway:
     """The Modality Worklist SCP: C-ECHO and C-FIND (MWL Information Model - FIND)."""
 
@@ -185,6 +204,7 @@ class Gateway:
         pynetdicom_config.LOG_HANDLER_LEVEL = "none"
         pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
         pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+        install_encode_cache()
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
         self.recorder = QueryRecorder(keep_per_ae=keep_per_ae)
         self.ae = GatewayAE(ae_title=ae_title)

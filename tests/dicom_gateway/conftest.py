@@ -14,6 +14,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
+from dicom_gateway.find import RESPONSE_CACHE
 from dicom_gateway.keys import MWL_FIND_SOP_CLASS as ModalityWorklistInformationFind
 from dicom_gateway.keys import VERIFICATION_SOP_CLASS as Verification
 from dicom_gateway.server import Gateway
@@ -84,6 +85,14 @@ def build_worklist() -> Worklist:
     exam_transition(order=orders["petro"], to=ExamStatus.IN_PROGRESS)  # started: no longer served
     exam_transition(order=orders["baraka"], to=ExamStatus.ARRIVED)  # arrived: still served
     return Worklist(ct=ct, us=us, orders=orders)
+
+
+@pytest.fixture(autouse=True)
+def empty_response_cache() -> Iterator[None]:
+    """Rows of different tests may share a pk and (frozen clock) an updated_at."""
+    RESPONSE_CACHE.clear()
+    yield
+    RESPONSE_CACHE.clear()
 
 
 @pytest.fixture

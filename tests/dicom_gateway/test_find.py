@@ -160,3 +160,47 @@ def test_a_database_outage_fails_fast_with_c000_and_recovers(live_worklist: Work
     finally:
         settings_dict["PORT"], settings_dict["HOST"], settings_dict["NAME"] = saved
     assert len(run(mwl_query())) == 5  # the database is back: served again, no restart
+
+
+def test_a_repeated_query_reuses_the_built_response_until_the_item_changes(
+    worklist: Worklist, frozen_clock: Any
+) -> None:
+    import datetime as dt
+
+    from patients.services import patient_update
+
+    query = mwl_query({"PatientID": "MNH0001"})
+    [(_, first)] = run(query)
+    [(_, again)] = run(query)
+    assert again is first  # built (and encoded) once
+    frozen_clock.shift(dt.timedelta(seconds=1))
+    patient_update(patient=worklist.orders["neema"].patient, family_name="Mwakyusa-Kimaro")
+    [(_, changed)] = run(query)
+    assert changed is not first
+    assert str(changed.PatientName) == "Mwakyusa-Kimaro^Neema^Joseph"
+
+
+def test_another_profile_or_query_shape_gets_its_own_response(worklist: Worklist) -> None:
+    [(_, utf8)] = run(mwl_query({"PatientID": "FR0003"}))
+    [(_, ascii_)] = run(mwl_query({"PatientID": "FR0003"}), profile=ProfileSettings(charset=Charset.ASCII))
+    [(_, fewer_keys)] = run(mwl_query({"PatientID": "FR0003", "PatientWeight": ""}))
+    assert (str(utf8.PatientName), str(ascii_.PatientName)) == ("Dubé^Amélie", "Dube^Amelie")
+    assert "PatientWeight" in fewer_keys
+    assert "PatientWeight" not in utf8
+
+
+def test_the_cached_encoding_is_the_same_bytes_as_a_fresh_one(worklist: Worklist) -> None:
+    from pydicom.dataset import Dataset as PlainDataset
+    from pynetdicom import service_class
+    from pynetdicom.dsutils import encode
+
+    from dicom_gateway.server import install_encode_cache
+
+    install_encode_cache()
+    [(_, response)] = run(mwl_query({"PatientID": "CN0004"}, sps={}))
+    plain = PlainDataset()
+    plain.update(response)
+    for syntax in ((True, True, False), (False, True, False)):
+        first = service_class.encode(response, *syntax)
+        assert first == encode(plain, *syntax)
+        assert service_class.encode(response, *syntax) is first  # reused, not re-encoded
