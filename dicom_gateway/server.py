@@ -143,6 +143,7 @@ class QueryRecorder:
             row = self._queue.get()
             try:
                 if row is None:
+                    connection.close()  # this thread's connection ends with it
                     return
                 CapturedQuery.objects.create(**row)
                 keep = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"]).order_by(
