@@ -9,6 +9,7 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,31 @@ class QueryRecorder:
                 self._queue.task_done()
 
 
+CANCEL_CHECK_EVERY = 8  # matches between waits for the outgoing queue to drain
+
+
+def cancel_check(event: Any) -> Callable[[], bool]:
+    """is_cancelled for find_worklist, with backpressure. pynetdicom's network
+    thread either sends a queued PDU or reads the socket, and reads only when
+    nothing is queued: while responses are produced faster than they are sent,
+    a C-CANCEL is not even read until the whole answer is out. Every few
+    matches, wait until the queue has drained (which also keeps a large answer
+    from piling up in memory), then ask."""
+    calls = 0
+
+    def is_cancelled() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls % CANCEL_CHECK_EVERY == 0:
+            outgoing = event.assoc.dul.to_provider_queue
+            deadline = time.monotonic() + 5
+            while outgoing.qsize() and event.assoc.is_established and time.monotonic() < deadline:
+                time.sleep(0.0002)
+        return bool(event.is_cancelled)
+
+    return is_cancelled
+
+
 def _peer(event: Any) -> str:
     requestor = event.assoc.requestor
     return f"{requestor.address}:{requestor.port}"
@@ -307,7 +333,7 @@ class Gateway:
                 calling_ae=calling,
                 profile=profile,
                 station_known=caller is not None,
-                is_cancelled=lambda: bool(event.is_cancelled),
+                is_cancelled=cancel_check(event),
                 outcome=outcome,
             )
         finally:

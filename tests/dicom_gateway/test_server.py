@@ -199,3 +199,60 @@ def test_a_station_calling_from_another_ip_is_aborted_when_checked(live_worklist
         assert pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0005"}), calling="US_ROOM4").statuses[-1] == 0
     finally:
         gateway.stop()
+
+
+def test_c_cancel_over_the_wire_stops_the_stream_with_fe00(live_worklist: Worklist, gateway: Gateway) -> None:
+    import datetime as dt
+
+    from pynetdicom import AE
+
+    from dicom_gateway.keys import MWL_FIND_SOP_CLASS
+    from orders.services import order_create
+    from scheduling.services import appointment_book
+
+    neema = live_worklist.orders["neema"]
+    start = dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC)
+    for minute in range(300):  # a long answer (300 half-hour slots), so the cancel arrives while it streams
+        order = order_create(patient=neema.patient, procedure=neema.procedure)
+        appointment_book(
+            order=order,
+            station=live_worklist.us,
+            starts_at=start + dt.timedelta(minutes=30 * minute),
+            any_modality=True,
+        )
+    ae = AE(ae_title="US_ROOM4")
+    ae.add_requested_context(MWL_FIND_SOP_CLASS)
+    assoc = ae.associate("127.0.0.1", gateway.port, ae_title="RIS_MWL")
+    assert assoc.is_established
+    statuses = []
+    try:
+        for status, _ in assoc.send_c_find(mwl_query(sps={}), MWL_FIND_SOP_CLASS, msg_id=7):
+            statuses.append(int(status.Status))
+            if len(statuses) == 1:
+                assoc.send_c_cancel(7, assoc.accepted_contexts[0].context_id)
+    finally:
+        assoc.release()
+    assert statuses[-1] == 0xFE00
+    assert 1 <= statuses.count(0xFF00) < 302
+
+
+def test_a_database_outage_answers_c000_over_the_wire_and_recovers(live_worklist: Worklist, gateway: Gateway) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("simulated by pointing PostgreSQL connections at a closed port")
+    # the gateway knows its stations (and keeps them through an outage)
+    assert pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"})).statuses == [0xFF00, 0x0000]
+    settings_dict = connection.settings_dict  # shared with the gateway's threads' new connections
+    saved = settings_dict["PORT"]
+    settings_dict["PORT"] = "1"
+    try:
+        started = time.monotonic()
+        down = pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"}))
+        assert time.monotonic() - started < 5
+    finally:
+        settings_dict["PORT"] = saved
+    assert down.statuses == [0xC000]
+    assert "unavailable" in down.comment
+    back = pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"}))
+    assert back.statuses == [0xFF00, 0x0000]
