@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from dicom_gateway.models import CapturedQuery, Profile
+from dicom_gateway.models import AssociationRecord, CapturedQuery, Profile
 
 
 @admin.register(Profile)
@@ -17,4 +17,17 @@ class CapturedQueryAdmin(admin.ModelAdmin[CapturedQuery]):
     readonly_fields = [f.name for f in CapturedQuery._meta.fields]
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(AssociationRecord)
+class AssociationRecordAdmin(admin.ModelAdmin[AssociationRecord]):
+    list_display = ["at", "calling_ae_title", "called_ae_title", "peer", "outcome", "reason"]
+    list_filter = ["outcome", "calling_ae_title"]
+    readonly_fields = [f.name for f in AssociationRecord._meta.fields]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False

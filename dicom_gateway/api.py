@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Action
-from dicom_gateway.models import CapturedQuery, Profile
+from dicom_gateway.models import AssociationRecord, CapturedQuery, Profile
 from dicom_gateway.selectors import captured_query_list, worklist_explain
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.models import Order
@@ -79,6 +79,22 @@ class CapturedQueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     serializer_class = CapturedQuerySerializer
     queryset = captured_query_list()
     filterset_fields = ["calling_ae_title"]
+
+
+class AssociationRecordSerializer(serializers.ModelSerializer[AssociationRecord]):
+    class Meta:
+        model = AssociationRecord
+        fields = ["id", "calling_ae_title", "called_ae_title", "peer", "outcome", "reason", "at"]
+
+
+class AssociationRecordViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[AssociationRecord]
+):
+    """Every association modalities opened and what the gateway decided (accepted, rejected, aborted)."""
+
+    serializer_class = AssociationRecordSerializer
+    queryset = AssociationRecord.objects.all()
+    filterset_fields = ["calling_ae_title", "outcome"]
 
 
 class ExplainQuerySerializer(serializers.Serializer[dict[str, Any]]):

@@ -82,3 +82,34 @@ class CapturedQuery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.calling_ae_title} {self.received_at:%Y-%m-%d %H:%M:%S} {self.matches}"
+
+
+class AssociationOutcome(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    ABORTED = "aborted", _("Aborted by the gateway")
+
+
+class AssociationRecord(models.Model):
+    """Every association a modality opened: who, from where, and what the
+    gateway decided (no patient data). Kept MWL_ASSOCIATION_RECORD_DAYS days."""
+
+    calling_ae_title = models.CharField(max_length=16)
+    called_ae_title = models.CharField(max_length=16)
+    peer = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=8, choices=AssociationOutcome.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("association record")
+        verbose_name_plural = _("association records")
+        ordering = ["-at", "-pk"]
+        indexes = [
+            # "associations of this modality, newest first" (admin, API) and pruning by age
+            models.Index(fields=["calling_ae_title", "-at"], name="assoc_ae_time_idx"),
+            models.Index(fields=["at"], name="assoc_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.calling_ae_title} {self.outcome}"

@@ -4,6 +4,7 @@ encoding live in find.py; nothing here touches patient data."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import socket
@@ -25,7 +26,7 @@ from dicom_gateway import status
 from dicom_gateway.encoding import EncodedDataset, ProfileSettings
 from dicom_gateway.find import FindOutcome, failure, find_worklist
 from dicom_gateway.keys import MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
-from dicom_gateway.models import CapturedQuery
+from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery
 
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
@@ -118,19 +119,30 @@ class NoDelayServer(ThreadedAssociationServer):
 
 
 class QueryRecorder:
-    """Writes CapturedQuery rows from a background thread, off the response path."""
+    """Writes CapturedQuery and AssociationRecord rows from a background
+    thread, off the response path."""
 
-    def __init__(self, *, keep_per_ae: int):
+    PRUNE_EVERY = 500  # association records between two deletions by age
+
+    def __init__(self, *, keep_per_ae: int, association_days: int = 90):
         self.keep_per_ae = keep_per_ae
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
+        self.association_days = association_days
+        self._written = 0
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="mwl-query-recorder", daemon=True)
         self._thread.start()
 
     def record(self, **row: Any) -> None:
+        self._put(("query", row))
+
+    def record_association(self, **row: Any) -> None:
+        self._put(("association", row))
+
+    def _put(self, item: tuple[str, dict[str, Any]]) -> None:
         try:
-            self._queue.put_nowait(row)
+            self._queue.put_nowait(item)
         except queue.Full:
-            logger.warning("query recorder queue full; a captured query was dropped")
+            logger.warning("recorder queue full; a %s record was dropped", item[0])
 
     def flush(self) -> None:
         self._queue.join()
@@ -139,22 +151,30 @@ class QueryRecorder:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
+    def _write_query(self, row: dict[str, Any]) -> None:
+        CapturedQuery.objects.create(**row)
+        mine = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"])
+        keep = list(mine.order_by("-received_at", "-pk").values_list("pk", flat=True)[: self.keep_per_ae])
+        mine.exclude(pk__in=keep).delete()
+
+    def _write_association(self, row: dict[str, Any]) -> None:
+        AssociationRecord.objects.create(**row)
+        self._written += 1
+        if self._written % self.PRUNE_EVERY == 1:
+            cutoff = timezone.now() - dt.timedelta(days=self.association_days)
+            AssociationRecord.objects.filter(at__lt=cutoff).delete()
+
     def _run(self) -> None:
         while True:
-            row = self._queue.get()
+            item = self._queue.get()
             try:
-                if row is None:
+                if item is None:
                     connection.close()  # this thread's connection ends with it
                     return
-                CapturedQuery.objects.create(**row)
-                keep = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"]).order_by(
-                    "-received_at", "-pk"
-                )[: self.keep_per_ae]
-                CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"]).exclude(
-                    pk__in=list(keep.values_list("pk", flat=True))
-                ).delete()
+                kind, row = item
+                (self._write_query if kind == "query" else self._write_association)(row)
             except DatabaseError:
-                logger.exception("could not record a query")
+                logger.exception("could not write a %s record", item[0] if item else "?")
                 connection.close()
             finally:
                 self._queue.task_done()
@@ -218,7 +238,15 @@ def install_encode_cache() -> None:
 class Gateway:
     """The Modality Worklist SCP: C-ECHO and C-FIND (MWL Information Model - FIND)."""
 
-    def __init__(self, *, ae_title: str, allow_any: bool = False, check_ip: bool = False, keep_per_ae: int = 20):
+    def __init__(
+        self,
+        *,
+        ae_title: str,
+        allow_any: bool = False,
+        check_ip: bool = False,
+        keep_per_ae: int = 20,
+        association_days: int = 90,
+    ):
         # Query values are matched, not validated: "C?" in a CS key or a value
         # longer than its VR allows is a legal query, not a warning per element.
         pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
@@ -233,7 +261,7 @@ class Gateway:
         pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
         install_encode_cache()
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
-        self.recorder = QueryRecorder(keep_per_ae=keep_per_ae)
+        self.recorder = QueryRecorder(keep_per_ae=keep_per_ae, association_days=association_days)
         self.ae = GatewayAE(ae_title=ae_title)
         self.ae.policy = self.policy
         self.ae.require_called_aet = True
@@ -292,9 +320,11 @@ class Gateway:
                 calling,
                 caller.ip,
             )
+            self._record_association(event, AssociationOutcome.ABORTED, f"not its registered IP ({caller.ip})")
             event.assoc.abort()
             return
         logger.info("association accepted peer=%s calling_ae=%s", _peer(event), calling)
+        self._record_association(event, AssociationOutcome.ACCEPTED, "")
 
     def handle_rejected(self, event: Any) -> None:
         primitive = event.assoc.acceptor.primitive
@@ -306,6 +336,17 @@ class Gateway:
             _peer(event),
             event.assoc.requestor.ae_title.strip(),
             reason,
+        )
+        self._record_association(event, AssociationOutcome.REJECTED, reason)
+
+    def _record_association(self, event: Any, outcome: str, reason: str) -> None:
+        self.recorder.record_association(
+            calling_ae_title=event.assoc.requestor.ae_title.strip()[:16],
+            called_ae_title=str(event.assoc.acceptor.ae_title or "").strip()[:16],
+            peer=_peer(event)[:64],
+            outcome=outcome,
+            reason=reason[:200],
+            at=timezone.now(),
         )
 
     def handle_echo(self, event: Any) -> int:

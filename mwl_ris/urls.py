@@ -8,7 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from dicom_gateway.api import CapturedQueryViewSet, ProfileViewSet, WorklistExplainApi
+from dicom_gateway.api import AssociationRecordViewSet, CapturedQueryViewSet, ProfileViewSet, WorklistExplainApi
 from orders.api import OrderViewSet, ProcedureViewSet
 from patients.api import PatientViewSet
 from scheduling.api import AppointmentViewSet, StationViewSet
@@ -34,6 +34,7 @@ router.register("appointments", AppointmentViewSet, basename="appointment")
 router.register("worklist", WorklistItemViewSet, basename="worklist")
 router.register("profiles", ProfileViewSet, basename="profile")
 router.register("captured-queries", CapturedQueryViewSet, basename="captured-query")
+router.register("associations", AssociationRecordViewSet, basename="association")
 
 urlpatterns = [
     # The scheduler/technologist UI will live at "/"; until then the API docs are the front page.

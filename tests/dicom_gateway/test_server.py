@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -192,6 +193,12 @@ def test_a_station_calling_from_another_ip_is_aborted_when_checked(live_worklist
                     break
                 time.sleep(0.02)
         assert assoc.is_aborted
+        from dicom_gateway.models import AssociationRecord
+
+        deadline = time.monotonic() + 10
+        while not AssociationRecord.objects.filter(outcome="aborted").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert AssociationRecord.objects.get(outcome="aborted").reason == "not its registered IP (10.20.30.40)"
         # its right address, and stations without a registered IP, still work
         station_update(station=live_worklist.ct, ip_address="127.0.0.1")
         gateway.policy.invalidate()
@@ -256,3 +263,26 @@ def test_a_database_outage_answers_c000_over_the_wire_and_recovers(live_worklist
     assert "unavailable" in down.comment
     back = pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"}))
     assert back.statuses == [0xFF00, 0x0000]
+
+
+def test_every_association_is_recorded_with_the_gateways_decision(
+    live_worklist: Worklist, gateway: Gateway, api_as: Any, radiologist: Any
+) -> None:
+    from dicom_gateway.models import AssociationRecord
+
+    pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"}))
+    assert pynetdicom_associate(gateway.port, calling="STRANGER").is_rejected
+    assert pynetdicom_associate(gateway.port, calling="CT_ROOM3", called="ELSEWHERE").is_rejected
+    # the client learns of a rejection before the gateway's handler has queued its record
+    deadline = time.monotonic() + 10
+    while AssociationRecord.objects.count() < 3 and time.monotonic() < deadline:
+        gateway.recorder.flush()
+        time.sleep(0.02)
+    records = {(r.calling_ae_title, r.outcome, r.reason) for r in AssociationRecord.objects.all()}
+    assert records == {
+        ("CT_ROOM3", "accepted", ""),
+        ("STRANGER", "rejected", "calling AE title not recognized"),
+        ("CT_ROOM3", "rejected", "called AE title not recognized"),
+    }
+    listing = api_as(radiologist).get("/api/v1/associations/", {"outcome": "rejected"}).json()
+    assert {r["calling_ae_title"] for r in listing["results"]} == {"STRANGER", "CT_ROOM3"}

@@ -26,6 +26,7 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
         allow_any=settings.MWL_ALLOW_ANY_CALLING_AE,
         check_ip=settings.MWL_CHECK_CALLING_IP,
         keep_per_ae=settings.MWL_CAPTURE_PER_AE,
+        association_days=settings.MWL_ASSOCIATION_RECORD_DAYS,
     )
     gateway.start(bind, port, reuse_port=reuse_port)
     logger.info(
