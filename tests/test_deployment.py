@@ -29,6 +29,22 @@ def test_compose_yaml_parses_and_runs_the_documented_services() -> None:
     assert {"postgres", "redis", "migrate", "web", "gateway"} <= set(result.stdout.split())
 
 
+def test_compose_yaml_follows_the_compose_specification() -> None:
+    """What `docker compose config` (v2) checks: the file against the Compose Specification schema."""
+    import jsonschema
+    import yaml
+
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text(encoding="utf-8"))
+    document = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    assert [e.message for e in validator.iter_errors(document)] == []
+    misspelt = {
+        **document,
+        "services": {**document["services"], "web": {**document["services"]["web"], "restrat": "x"}},
+    }
+    assert list(validator.iter_errors(misspelt))  # the check can fail
+
+
 def test_readme_opens_with_exactly_the_two_setup_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     head = readme.split("\n## ", 1)[0]
