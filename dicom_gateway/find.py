@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -144,7 +145,7 @@ def find_worklist(
         try:
             response = RESPONSE_CACHE.get_or_build(
                 (row["pk"], row["updated_at"], *shape),
-                lambda row=row: build_response(row, parsed, profile),  # type: ignore[misc]
+                partial(build_response, row, parsed, profile),
             )
         except Exception:
             logger.exception("worklist item %s could not be encoded; skipped", row.get("pk"))

@@ -152,7 +152,9 @@ class QueryRecorder:
         self._thread.join(timeout=10)
 
     def _write_query(self, row: dict[str, Any]) -> None:
-        CapturedQuery.objects.create(**row)
+        # The query is turned into DICOM JSON here, off the association's thread.
+        identifier = row.pop("identifier")
+        CapturedQuery.objects.create(**row, identifier=_identifier_json(identifier) if identifier is not None else {})
         mine = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"])
         keep = list(mine.order_by("-received_at", "-pk").values_list("pk", flat=True)[: self.keep_per_ae])
         mine.exclude(pk__in=keep).delete()
@@ -393,7 +395,7 @@ class Gateway:
             self.recorder.record(
                 calling_ae_title=calling[:16],
                 peer=_peer(event)[:64],
-                identifier=_identifier_json(identifier) if identifier is not None else {},
+                identifier=identifier,
                 matches=outcome.matches,
                 status=outcome.status,
                 duration_ms=elapsed,
