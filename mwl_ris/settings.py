@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "scheduling",
     "worklist",
     "dicom_gateway",
+    "hl7_interface",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +206,55 @@ MWL_RESPONSE_CACHE_SIZE = env_int("MWL_RESPONSE_CACHE_SIZE", 10_000, minimum=0)
 # Days that association records (accepted, rejected, aborted; no patient data) are kept.
 MWL_ASSOCIATION_RECORD_DAYS = env_int("MWL_ASSOCIATION_RECORD_DAYS", 90, minimum=1)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
+
+# --- HL7 v2 listener (MLLP) and outbound status messages ----------------------
+HL7_PORT = env_int("HL7_PORT", 2575, minimum=1, maximum=65535)
+HL7_BIND = env_str("HL7_BIND", "127.0.0.1")
+# Threads applying messages (one connection's messages are always applied in order).
+HL7_WORKERS = env_int("HL7_WORKERS", 4, minimum=1, maximum=64)
+# Larger messages are refused with AR (and kept in the inbox).
+HL7_MAX_MESSAGE_BYTES = env_int("HL7_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024)
+# A frame not finished within this many seconds is refused as truncated.
+HL7_FRAME_TIMEOUT = env_int("HL7_FRAME_TIMEOUT", 30, minimum=1)
+# Character set of messages whose MSH-18 is empty (UTF-8 also reads plain ASCII).
+HL7_DEFAULT_CHARSET = env_str("HL7_DEFAULT_CHARSET", "UNICODE UTF-8")
+# Assigning authority (PID-3.4) whose identifier is the Patient ID; empty: type MR/PI, else the first.
+HL7_PATIENT_ID_AUTHORITY = env_str("HL7_PATIENT_ID_AUTHORITY", "")
+# Which placer field names the station (AE title) for auto-scheduling: "", "OBR-18" or "OBR-19".
+HL7_STATION_FIELD = env_str("HL7_STATION_FIELD", "")
+if HL7_STATION_FIELD not in ("", "OBR-18", "OBR-19"):
+    raise ImproperlyConfigured("HL7_STATION_FIELD must be empty, OBR-18 or OBR-19")
+# Our MSH-3/MSH-4 in messages we send.
+HL7_APPLICATION = env_str("HL7_APPLICATION", "MWL_RIS")
+HL7_FACILITY = env_str("HL7_FACILITY", "")
+HL7_OUTBOUND_TIMEOUT = env_int("HL7_OUTBOUND_TIMEOUT", 10, minimum=1)
+HL7_OUTBOUND_MAX_ATTEMPTS = env_int("HL7_OUTBOUND_MAX_ATTEMPTS", 20, minimum=1)
+
+# --- Celery ---------------------------------------------------------------------
+# Redis (or any kombu URL) when set; otherwise kombu's filesystem transport in
+# var/celery: the quick start runs worker and beat without Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", env_str("REDIS_URL", "")) or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    _queue_dir.mkdir(parents=True, exist_ok=True)
+    (VAR_DIR / "celery" / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "hl7-outbound-sweep": {
+        "task": "hl7_interface.tasks.hl7_outbound_sweep_task",
+        "schedule": float(env_int("HL7_OUTBOUND_SWEEP_SECONDS", 60, minimum=5)),
+        "options": {"expires": float(env_int("HL7_OUTBOUND_SWEEP_SECONDS", 60, minimum=5))},
+    },
+}
 
 LOGGING = {
     "version": 1,

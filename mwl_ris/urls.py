@@ -9,6 +9,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from dicom_gateway.api import AssociationRecordViewSet, CapturedQueryViewSet, ProfileViewSet, WorklistExplainApi
+from hl7_interface.api import (
+    DestinationViewSet,
+    InboundMessageViewSet,
+    OutboundMessageViewSet,
+    ProcedureCodeMapViewSet,
+)
 from orders.api import OrderViewSet, ProcedureViewSet
 from patients.api import PatientViewSet
 from scheduling.api import AppointmentViewSet, StationViewSet
@@ -35,6 +41,10 @@ router.register("worklist", WorklistItemViewSet, basename="worklist")
 router.register("profiles", ProfileViewSet, basename="profile")
 router.register("captured-queries", CapturedQueryViewSet, basename="captured-query")
 router.register("associations", AssociationRecordViewSet, basename="association")
+router.register("hl7-messages", InboundMessageViewSet, basename="hl7-message")
+router.register("hl7-code-map", ProcedureCodeMapViewSet, basename="hl7-code-map")
+router.register("hl7-destinations", DestinationViewSet, basename="hl7-destination")
+router.register("hl7-outbound", OutboundMessageViewSet, basename="hl7-outbound")
 
 urlpatterns = [
     # The scheduler/technologist UI will live at "/"; until then the API docs are the front page.

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.roles import Action, user_can
+from hl7_interface.outbound import outbound_status_queue
 from mwl_ris.lib.errors import ApplicationError, Conflict, PermissionRefused
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.lifecycle import ExamStatus, check_transition
@@ -109,6 +110,8 @@ def _set_order_status(order: Order, target: str, reason: str = "") -> None:
         raise Conflict("The exam's status was changed by someone else meanwhile; reload and try again.")
     order.status = target
     order.status_reason = reason[:200]
+    # The order placer hears of it (HL7 outbox, delivered by Celery after commit).
+    outbound_status_queue(order=order, status=target)
 
 
 def _lock_station(station: Station) -> None:

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
+from hl7_interface.services import message_reprocess
+from mwl_ris.lib.errors import ApplicationError
+
+INBOX_FIELDS = [
+    "received_at",
+    "peer",
+    "sender",
+    "control_id",
+    "message_type",
+    "version",
+    "charset",
+    "status",
+    "error",
+    "text",
+    "ack_code",
+    "ack",
+    "duplicate_of",
+    "attempts",
+    "processed_at",
+    "patient",
+    "order",
+]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin[InboundMessage]):
+    """The inbox. A message in error can be corrected (its text; the raw bytes
+    stay as received) and reprocessed."""
+
+    list_display = ["received_at", "sender", "message_type", "control_id", "status", "ack_code", "error"]
+    list_filter = ["status", "message_type", "sender"]
+    search_fields = ["control_id", "error"]
+    actions = ["reprocess"]
+    fields = tuple(INBOX_FIELDS)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: InboundMessage | None = None) -> list[str]:
+        editable = {"text"} if obj is not None and obj.status == InboundStatus.ERROR else set()
+        return [f for f in INBOX_FIELDS if f not in editable]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: InboundMessage, form: Any, change: bool) -> None:
+        try:
+            message_reprocess(message=obj, text=obj.text)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        obj.refresh_from_db()
+        level = messages.SUCCESS if obj.status == InboundStatus.PROCESSED else messages.WARNING
+        self.message_user(
+            request, _("Reprocessed: %(status)s %(error)s") % {"status": obj.status, "error": obj.error}, level
+        )
+
+    @admin.action(description=_("Reprocess the selected messages in error"))
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:
+        done = failed = 0
+        for message in queryset.filter(status=InboundStatus.ERROR).order_by("received_at", "pk"):
+            message = message_reprocess(message=message)
+            done, failed = (done + 1, failed) if message.status == InboundStatus.PROCESSED else (done, failed + 1)
+        self.message_user(
+            request, _("%(done)d processed, %(failed)d still in error.") % {"done": done, "failed": failed}
+        )
+
+
+@admin.register(ProcedureCodeMap)
+class ProcedureCodeMapAdmin(admin.ModelAdmin[ProcedureCodeMap]):
+    list_display = ["code", "coding_system", "procedure", "station"]
+    search_fields = ["code"]
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin[Destination]):
+    list_display = ["name", "host", "port", "statuses", "active"]
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin[OutboundMessage]):
+    list_display = ["created_at", "destination", "control_id", "exam_status", "state", "attempts", "last_error"]
+    list_filter = ["state", "destination"]
+    readonly_fields = [f.name for f in OutboundMessage._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class Hl7InterfaceConfig(AppConfig):
+    name = "hl7_interface"
+    verbose_name = _("HL7 interface")

@@ -1,0 +1,112 @@
+"""The MLLP server: asyncio for the sockets, a thread pool for the database.
+
+Each connection's messages are applied one after another, in the order they
+arrived (an ADT before the ORM that follows it); connections run in
+parallel. The ACK is written only after the service has committed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from django.db import close_old_connections
+
+from hl7_interface.framing import CR, EB, SB, Frame, read_frames
+from hl7_interface.services import message_receive, message_reject
+
+logger = logging.getLogger(__name__)
+
+
+def handle_frame(frame: Frame, peer: str) -> bytes | None:
+    """Runs in a worker thread. None: nothing could be stored, send nothing."""
+    close_old_connections()
+    try:
+        if frame.problem:
+            return message_reject(raw=frame.data, peer=peer, reason=frame.problem)
+        return message_receive(raw=frame.data, peer=peer)
+    except Exception:
+        logger.exception("HL7 message from %s could not be stored; no ACK sent (the sender will resend)", peer)
+        return None
+    finally:
+        close_old_connections()
+
+
+class Listener:
+    def __init__(self, *, host: str, port: int, workers: int, max_bytes: int, frame_timeout: float):
+        self.host, self.port = host, port
+        self.max_bytes, self.frame_timeout = max_bytes, frame_timeout
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
+        self.server: asyncio.Server | None = None
+        self.connections = 0
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername") or ("?", 0)
+        peer = f"{peername[0]}:{peername[1]}"
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connections += 1
+        loop = asyncio.get_running_loop()
+        messages = 0
+        started = time.monotonic()
+        logger.info("HL7 connection from %s", peer)
+        try:
+            async for frame in read_frames(reader, max_bytes=self.max_bytes, idle_timeout=self.frame_timeout):
+                ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer)
+                messages += 1
+                if frame.closed:
+                    break
+                if ack is None:
+                    break  # database unavailable: close so the sender retries
+                writer.write(SB + ack + EB + CR)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            logger.info("HL7 connection from %s dropped", peer)
+        finally:
+            self.connections -= 1
+            writer.close()
+            logger.info(
+                "HL7 connection from %s closed: %d messages in %.1f s", peer, messages, time.monotonic() - started
+            )
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        self.executor.shutdown(wait=True)
+
+
+class ListenerThread:
+    """The listener on its own event loop in a background thread (tests, embedding)."""
+
+    def __init__(self, **kwargs: object):
+        self.listener = Listener(**kwargs)  # type: ignore[arg-type]
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="hl7-listener", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.listener.start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> int:
+        self.thread.start()
+        if not self.ready.wait(10):
+            raise RuntimeError("the HL7 listener did not start")
+        return self.listener.port
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.listener.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)

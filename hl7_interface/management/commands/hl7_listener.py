@@ -1,0 +1,59 @@
+"""python manage.py hl7_listener: the HL7 v2 MLLP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import connections
+
+from hl7_interface.listener import Listener
+
+logger = logging.getLogger("hl7_interface")
+
+
+class Command(BaseCommand):
+    help = "Receive HL7 v2 messages (ADT, ORM^O01, OMI^O23) over MLLP until SIGTERM/SIGINT."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--port", type=int, default=settings.HL7_PORT)
+        parser.add_argument("--bind", default=settings.HL7_BIND)
+        parser.add_argument("--workers", type=int, default=settings.HL7_WORKERS)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asyncio.run(self._serve(options["bind"], options["port"], max(1, options["workers"])))
+
+    async def _serve(self, bind: str, port: int, workers: int) -> None:
+        listener = Listener(
+            host=bind,
+            port=port,
+            workers=workers,
+            max_bytes=settings.HL7_MAX_MESSAGE_BYTES,
+            frame_timeout=settings.HL7_FRAME_TIMEOUT,
+        )
+        await listener.start()
+        logger.info(
+            "hl7_listener listening pid=%d bind=%s port=%d workers=%d max_message_bytes=%d default_charset=%s "
+            "time_zone=%s database=%s",
+            os.getpid(),
+            bind,
+            listener.port,
+            workers,
+            settings.HL7_MAX_MESSAGE_BYTES,
+            settings.HL7_DEFAULT_CHARSET,
+            settings.TIME_ZONE,
+            connections["default"].vendor,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logger.info("hl7_listener stopping pid=%d", os.getpid())
+        await listener.stop()
+        logger.info("hl7_listener stopped pid=%d", os.getpid())

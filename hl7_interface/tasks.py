@@ -1,0 +1,29 @@
+"""Celery tasks for outbound HL7: deliver one destination's queue; sweep for due ones."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from hl7_interface.models import Destination
+from hl7_interface.outbound import destinations_due, outbound_deliver
+
+
+@shared_task(ignore_result=True)
+def hl7_outbound_deliver_task(destination_id: int) -> None:
+    destination = Destination.objects.filter(pk=destination_id, active=True).first()
+    if destination is None:
+        return
+    next_at = outbound_deliver(destination=destination)
+    if next_at is not None:  # a retry is due later: come back then (the sweep is the safety net)
+        countdown = max((next_at - timezone.now()).total_seconds(), 1)
+        hl7_outbound_deliver_task.apply_async((destination_id,), countdown=countdown)
+
+
+@shared_task(ignore_result=True, expires=50)
+def hl7_outbound_sweep_task() -> int:
+    """Queue delivery for every destination with a message due (periodic)."""
+    due = destinations_due()
+    for pk in due:
+        hl7_outbound_deliver_task.delay(pk)
+    return len(due)
