@@ -7,13 +7,14 @@ parallel. The ACK is written only after the service has committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from hl7_interface.framing import CR, EB, SB, Frame, read_frames
 from hl7_interface.services import message_receive, message_reject
@@ -39,6 +40,7 @@ class Listener:
     def __init__(self, *, host: str, port: int, workers: int, max_bytes: int, frame_timeout: float):
         self.host, self.port = host, port
         self.max_bytes, self.frame_timeout = max_bytes, frame_timeout
+        self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
         self.server: asyncio.Server | None = None
         self.connections = 0
@@ -82,6 +84,17 @@ class Listener:
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+        # Close each worker thread's database connection (connections are
+        # per thread): one task per worker, held at a barrier so each thread takes one.
+        barrier = threading.Barrier(self.workers)
+
+        def close_connection() -> None:
+            connections.close_all()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=5)
+
+        for _ in range(self.workers):
+            self.executor.submit(close_connection)
         self.executor.shutdown(wait=True)
 
 

@@ -28,7 +28,8 @@ def test_an_a04_registers_the_patient_with_identifiers_and_phone() -> None:
     assert str(ack_of(reply).segment("MSA")(2)) == "C1"
     patient = Patient.objects.get(patient_id="MNH0100", issuer="MNH")
     assert (patient.family_name, patient.given_name, patient.middle_name) == ("Mollel", "Amani", "Joseph")
-    assert str(patient.birth_date) == "1990-05-12" and patient.sex == "M"
+    assert str(patient.birth_date) == "1990-05-12"
+    assert patient.sex == "M"
     assert patient.phone == "+255754111222"
     assert [(i.kind, i.value) for i in patient.identifiers.all()] == [("nhif", "NH123456")]
     row = InboundMessage.objects.get()
@@ -55,7 +56,11 @@ def test_an_order_with_a_requested_time_is_booked_on_the_only_station(ct_station
     assert ack_code(reply) == "AA"
     order = Order.objects.get(placer_order_number="PLC1001")
     assert order.status == ExamStatus.SCHEDULED
-    assert (order.reason, order.referring_physician, order.priority) == ("Headache for 3 days", "Kimaro^Neema", "routine")
+    assert (order.reason, order.referring_physician, order.priority) == (
+        "Headache for 3 days",
+        "Kimaro^Neema",
+        "routine",
+    )
     appointment = Appointment.objects.get(order=order)
     assert (appointment.station, appointment.starts_at) == (ct_station, at(10))
     item = WorklistItem.objects.get(order=order)
@@ -97,14 +102,18 @@ def test_an_unknown_procedure_code_is_held_and_can_be_reprocessed_after_mapping(
     reply = receive(text)
     assert ack_code(reply) == "AE"
     err = ack_of(reply).segment("ERR")
-    assert str(err(3)).startswith("103^") and "XYZ99" in str(err(8))
+    assert str(err(3)).startswith("103^")
+    assert "XYZ99" in str(err(8))
     row = InboundMessage.objects.get()
-    assert row.status == InboundStatus.ERROR and "XYZ99" in row.error
-    assert not Order.objects.exists() and Patient.objects.count() == 0  # rolled back as a whole
+    assert row.status == InboundStatus.ERROR
+    assert "XYZ99" in row.error
+    assert not Order.objects.exists()
+    assert Patient.objects.count() == 0
 
     ProcedureCodeMap.objects.create(code="XYZ99", coding_system="LOCAL", procedure=ct_head)
     row = message_reprocess(message=row)
-    assert row.status == InboundStatus.PROCESSED and row.attempts == 2
+    assert row.status == InboundStatus.PROCESSED
+    assert row.attempts == 2
     assert Order.objects.get().status == ExamStatus.SCHEDULED
 
 
@@ -112,7 +121,8 @@ def test_a_corrected_text_is_reprocessed_and_the_raw_bytes_stay(ct_station: Stat
     bad = orm("NW", "C2", when="20261341100000")
     assert ack_code(receive(bad)) == "AE"
     row = InboundMessage.objects.get()
-    assert "ORC-7.4" in row.error and "not a valid HL7 date/time" in row.error
+    assert "ORC-7.4" in row.error
+    assert "not a valid HL7 date/time" in row.error
     message_reprocess(message=row, text=bad.replace("20261341100000", "20261201100000"))
     row.refresh_from_db()
     assert row.status == InboundStatus.PROCESSED
@@ -220,7 +230,11 @@ def test_latin_1_names_decode_by_msh_18(ct_head: Procedure) -> None:
         (adt("A04", "C1").replace("ADT^A04^ADT_A01", "ADT^A99").encode(), "201^", "ADT^A99 is not supported"),
         (adt("A04", "C1", version="2.2").encode(), "203^", "version 2.2"),
         (adt("A04", "C1").replace("|C1|", "||").encode(), "101^", "MSH-10"),
-        (adt("A04", "C1", charset="UNICODE UTF-8", pid_segment=pid(family="M\xfcller")).encode("latin-1"), "102^", "valid"),
+        (
+            adt("A04", "C1", charset="UNICODE UTF-8", pid_segment=pid(family="M\xfcller")).encode("latin-1"),
+            "102^",
+            "valid",
+        ),
     ],
 )
 def test_unreadable_or_unsupported_messages_get_ar_and_are_kept(raw: bytes, code: str, error: str) -> None:
@@ -228,7 +242,8 @@ def test_unreadable_or_unsupported_messages_get_ar_and_are_kept(raw: bytes, code
     assert ack_code(reply) == "AR"
     assert str(ack_of(reply).segment("ERR")(3)).startswith(code)
     row = InboundMessage.objects.get()
-    assert row.status == InboundStatus.REJECTED and error in row.error
+    assert row.status == InboundStatus.REJECTED
+    assert error in row.error
     assert bytes(row.raw) == raw
 
 
