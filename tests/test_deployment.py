@@ -26,7 +26,7 @@ def test_compose_yaml_parses_and_runs_the_documented_services() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert {"postgres", "redis", "migrate", "web", "gateway"} <= set(result.stdout.split())
+    assert {"postgres", "redis", "migrate", "web", "gateway", "hl7", "worker", "beat"} <= set(result.stdout.split())
 
 
 def test_compose_yaml_follows_the_compose_specification() -> None:
