@@ -15,7 +15,7 @@ from accounts.roles import Action, user_can
 from mwl_ris.lib.errors import PermissionRefused
 from orders.lifecycle import ExamStatus, allowed_transitions
 from orders.models import Modality, Order, Priority, Procedure
-from orders.selectors import order_list, procedure_list
+from orders.selectors import order_list, order_unscheduled_list, procedure_list
 from orders.services import PROCEDURE_FIELDS, order_create, order_update, procedure_create, procedure_update
 from patients.models import Patient
 from scheduling.services import exam_transition
@@ -145,6 +145,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         "partial_update": Action.MANAGE_ORDERS,
         "transition": Action.EXAM_PROGRESS,
     }
+
+    @extend_schema(responses=OrderOutputSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def unscheduled(self, request: Request) -> Response:
+        """The scheduler's queue: orders waiting to be booked, STAT first, then urgent, then routine, oldest
+        first. `status_reason` says why an order from HL7 was not booked automatically."""
+        page = self.paginate_queryset(order_unscheduled_list())
+        return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
     @extend_schema(request=OrderInputSerializer, responses={201: OrderOutputSerializer})
     def create(self, request: Request) -> Response:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 
 from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.models import Order, Priority, Procedure
 
 
 def procedure_list(*, active_only: bool = False) -> QuerySet[Procedure]:
@@ -18,5 +18,12 @@ def order_list() -> QuerySet[Order]:
 
 
 def order_unscheduled_list() -> QuerySet[Order]:
-    """The scheduler's queue: orders not booked yet, urgent first, then oldest."""
-    return order_list().filter(status=ExamStatus.REQUESTED).order_by("-priority", "created_at")
+    """The scheduler's queue: orders not booked yet (from the API, the UI or HL7,
+    with the reason when automatic booking failed): STAT first, then urgent,
+    then routine; oldest first within each."""
+    urgency = Case(
+        When(priority=Priority.STAT, then=Value(0)),
+        When(priority=Priority.URGENT, then=Value(1)),
+        default=Value(2),
+    )
+    return order_list().filter(status=ExamStatus.REQUESTED).order_by(urgency, "created_at", "pk")

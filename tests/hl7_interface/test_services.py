@@ -252,3 +252,40 @@ def test_an_invalid_birth_date_is_an_application_error() -> None:
     assert ack_code(reply) == "AE"
     assert str(ack_of(reply).segment("ERR")(2)) == "PID^1^7"
     assert not Patient.objects.exists()
+
+
+def test_omi_o23_takes_time_and_priority_from_tq1(ct_station: Station, ct_head: Procedure) -> None:
+    text = orm("NW", "C1", when="").replace("ORM^O01^ORM_O01", "OMI^O23^OMI_O23")
+    tq1 = segment("TQ1", {1: "1", 7: "20261201113000", 9: "S"})
+    assert ack_code(receive(text + tq1 + "\r")) == "AA"
+    order = Order.objects.get()
+    assert order.priority == "stat"
+    assert Appointment.objects.get().starts_at == at(11, 30)
+
+
+def test_the_configured_placer_field_names_the_station(
+    ct_station: Station, ct_head: Procedure, settings: object
+) -> None:
+    settings.HL7_STATION_FIELD = "OBR-18"  # type: ignore[attr-defined]
+    second = Station.objects.create(name="CT 2", modality="CT", ae_title="CT_ROOM5")
+    text = orm("NW", "C1").replace("|Headache for 3 days", "|Headache for 3 days|||||CT_ROOM5")
+    assert ack_code(receive(text)) == "AA"
+    assert Appointment.objects.get().station == second
+
+
+def test_utf_8_names_decode_by_msh_18(ct_head: Procedure) -> None:
+    text = adt("A04", "C1", charset="UNICODE UTF-8", pid_segment=pid(family="Ng\u02bcwandu", given="Zuhura"))
+    assert ack_code(message_receive(raw=text.encode("utf-8"), peer="p")) == "AA"
+    assert Patient.objects.get().family_name == "Ng\u02bcwandu"
+
+
+def test_orders_not_booked_wait_in_the_schedulers_queue_stat_first(
+    api_as: object, scheduler: object, ct_station: Station, ct_head: Procedure
+) -> None:
+    Station.objects.create(name="CT 2", modality="CT", ae_title="CT_ROOM5")  # ambiguous: not auto-booked
+    receive(orm("NW", "C1", placer="R1"))
+    receive(orm("NW", "C2", placer="S1", orc_extra={7: "^^^20261201100000^^S"}))
+    receive(orm("NW", "C3", placer="U1", orc_extra={7: "^^^20261201100000^^A"}))
+    queue = api_as(scheduler).get("/api/v1/orders/unscheduled/").json()["results"]  # type: ignore[operator]
+    assert [o["placer_order_number"] for o in queue] == ["S1", "U1", "R1"]
+    assert queue[0]["status_reason"] == "Not booked automatically: Several CT stations: a scheduler chooses one."
