@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
+from hl7_interface.outbound import outbound_retry
 from hl7_interface.services import message_reprocess
 from mwl_ris.lib.errors import ApplicationError
 
@@ -89,6 +90,12 @@ class OutboundMessageAdmin(admin.ModelAdmin[OutboundMessage]):
     list_display = ["created_at", "destination", "control_id", "exam_status", "state", "attempts", "last_error"]
     list_filter = ["state", "destination"]
     readonly_fields = [f.name for f in OutboundMessage._meta.fields]
+    actions = ["retry_now"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description=_("Deliver the selected messages again now"))
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
+        count = outbound_retry(messages=queryset)
+        self.message_user(request, _("%(count)d messages queued for delivery.") % {"count": count})

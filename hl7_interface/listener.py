@@ -37,8 +37,18 @@ def handle_frame(frame: Frame, peer: str) -> bytes | None:
 
 
 class Listener:
-    def __init__(self, *, host: str, port: int, workers: int, max_bytes: int, frame_timeout: float):
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        workers: int,
+        max_bytes: int,
+        frame_timeout: float,
+        allowed_peers: frozenset[str] = frozenset(),
+    ):
         self.host, self.port = host, port
+        self.allowed_peers = allowed_peers  # empty: any peer that reaches the port
         self.max_bytes, self.frame_timeout = max_bytes, frame_timeout
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
@@ -53,6 +63,10 @@ class Listener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername") or ("?", 0)
         peer = f"{peername[0]}:{peername[1]}"
+        if self.allowed_peers and peername[0] not in self.allowed_peers:
+            logger.warning("HL7 connection from %s refused: not in HL7_ALLOWED_PEERS", peer)
+            writer.close()
+            return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -17,7 +17,7 @@ import socket
 import hl7
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from hl7_interface.ack import control_id_next, escape, timestamp
@@ -212,6 +212,16 @@ def outbound_deliver(*, destination: Destination, limit: int = 200) -> dt.dateti
         return None
     finally:
         Destination.objects.filter(pk=destination.pk).update(lease_until=None)
+
+
+def outbound_retry(*, messages: QuerySet[OutboundMessage]) -> int:
+    """Make failed or waiting messages due now (after the destination was fixed)."""
+    ids = list(messages.exclude(state=DeliveryState.SENT).values_list("destination_id", flat=True).distinct())
+    count = messages.exclude(state=DeliveryState.SENT).update(
+        state=DeliveryState.RETRYING, next_attempt_at=timezone.now()
+    )
+    transaction.on_commit(lambda: _kick(ids))
+    return count
 
 
 def destinations_due() -> list[int]:

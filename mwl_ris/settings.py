@@ -210,6 +210,8 @@ MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
 # --- HL7 v2 listener (MLLP) and outbound status messages ----------------------
 HL7_PORT = env_int("HL7_PORT", 2575, minimum=1, maximum=65535)
 HL7_BIND = env_str("HL7_BIND", "127.0.0.1")
+# IP addresses allowed to connect (the HIS/EMR servers); empty: any host that reaches the port.
+HL7_ALLOWED_PEERS = env_list("HL7_ALLOWED_PEERS", [])
 # Threads applying messages (one connection's messages are always applied in order).
 HL7_WORKERS = env_int("HL7_WORKERS", 4, minimum=1, maximum=64)
 # Larger messages are refused with AR (and kept in the inbox).

@@ -14,6 +14,7 @@ import pytest
 
 from dicom_gateway.find import RESPONSE_CACHE
 from dicom_gateway.server import Gateway
+from hl7_interface.listener import ListenerThread
 from hl7_interface.models import InboundMessage, InboundStatus
 from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
@@ -182,3 +183,21 @@ def test_python_hl7s_mllp_send_gets_an_ack(
     )
     assert run.returncode == 0, run.stderr
     assert "MSA|AA|S1" in run.stdout.decode().replace("\r", "\n")
+
+
+def test_a_peer_outside_the_allowed_list_is_refused(transactional_db: None) -> None:
+    thread = ListenerThread(
+        host="127.0.0.1", port=0, workers=1, max_bytes=65536, frame_timeout=2, allowed_peers=frozenset({"10.9.9.9"})
+    )
+    port = thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"\x0b" + adt("A04", "X1").encode() + b"\x1c\r")
+            try:
+                answer = s.recv(1024)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed without an answer
+    finally:
+        thread.stop()
+    assert not InboundMessage.objects.exists()

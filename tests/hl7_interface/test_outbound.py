@@ -14,7 +14,7 @@ import pytest
 from hl7.mllp import start_hl7_server
 
 from hl7_interface.models import DeliveryState, Destination, OutboundMessage
-from hl7_interface.outbound import outbound_deliver
+from hl7_interface.outbound import outbound_deliver, outbound_retry
 from hl7_interface.tasks import hl7_outbound_deliver_task, hl7_outbound_sweep_task
 from orders.lifecycle import ExamStatus
 from orders.models import Order
@@ -158,3 +158,19 @@ def test_the_sweep_and_the_task_deliver_what_is_due(
         assert len(receiver.received) == 1
     finally:
         app.conf.task_always_eager = False
+
+
+def test_a_failed_message_can_be_retried_after_the_destination_is_fixed(
+    receiver: Receiver, order: Order, ct_station: Station, settings: Any
+) -> None:
+    settings.HL7_OUTBOUND_MAX_ATTEMPTS = 1
+    destination = Destination.objects.create(name="HIS", host="127.0.0.1", port=1)
+    appointment_book(order=order, station=ct_station, starts_at=at(9))
+    outbound_deliver(destination=destination)
+    assert OutboundMessage.objects.get().state == DeliveryState.FAILED
+    Destination.objects.filter(pk=destination.pk).update(port=receiver.port)  # the admin fixes the port
+    destination.refresh_from_db()
+    assert outbound_retry(messages=OutboundMessage.objects.all()) == 1
+    outbound_deliver(destination=destination)
+    assert OutboundMessage.objects.get().state == DeliveryState.SENT
+    assert len(receiver.received) == 1

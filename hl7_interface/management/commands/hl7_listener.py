@@ -35,17 +35,19 @@ class Command(BaseCommand):
             workers=workers,
             max_bytes=settings.HL7_MAX_MESSAGE_BYTES,
             frame_timeout=settings.HL7_FRAME_TIMEOUT,
+            allowed_peers=frozenset(settings.HL7_ALLOWED_PEERS),
         )
         await listener.start()
         logger.info(
             "hl7_listener listening pid=%d bind=%s port=%d workers=%d max_message_bytes=%d default_charset=%s "
-            "time_zone=%s database=%s",
+            "allowed_peers=%s time_zone=%s database=%s",
             os.getpid(),
             bind,
             listener.port,
             workers,
             settings.HL7_MAX_MESSAGE_BYTES,
             settings.HL7_DEFAULT_CHARSET,
+            ",".join(settings.HL7_ALLOWED_PEERS) or "any",
             settings.TIME_ZONE,
             connections["default"].vendor,
         )
