@@ -151,7 +151,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def unscheduled(self, request: Request) -> Response:
         """The scheduler's queue: orders waiting to be booked, STAT first, then urgent, then routine, oldest
         first. `status_reason` says why an order from HL7 was not booked automatically."""
-        page = self.paginate_queryset(order_unscheduled_list())
+        page = self.paginate_queryset(self.filter_queryset(order_unscheduled_list()))
         return self.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
     @extend_schema(request=OrderInputSerializer, responses={201: OrderOutputSerializer})
