@@ -6,6 +6,7 @@
 #   bench/mwl_vs_peers.sh                 # SIZES=100,10000,100000
 #   SIZES=100,10000 REPS=30 LAT_BUDGET=5 TP_SECONDS=10 CONC=8 bench/mwl_vs_peers.sh
 #   PEERS=mwl_gateway bench/mwl_vs_peers.sh   # only some servers (mwl_gateway,dcmtk,orthanc)
+#   CLIENTS=cxx SIZES=100,100000 bench/mwl_vs_peers.sh   # only the C++ client's latency
 #
 # Runs inside a private network namespace holding only loopback (wlmscpfs and
 # Orthanc cannot bind to 127.0.0.1 only); PostgreSQL is reached by its Unix socket.
@@ -23,6 +24,9 @@ TP_SECONDS="${TP_SECONDS:-10}"
 CONC="${CONC:-8}"
 WORK="${WORK:-var/bench}"
 PEERS="${PEERS:-mwl_gateway,dcmtk,orthanc}"  # which servers to measure
+# Clients: the shared query mix (pynetdicom: latency, throughput, checks) and/or
+# bench/cfind_client.cc (C++, DCMTK DcmSCU: latency; needs g++ and libdcmtk-dev).
+CLIENTS="${CLIENTS:-pynetdicom,cxx}"
 PY=.venv/bin/python
 DB=mwl_ris_bench_mwl
 PGSOCK=/var/run/postgresql
@@ -50,6 +54,12 @@ wait_echo() {  # port
 qm() { $PY bench/peers/query_mix.py "$@" --aet WLM --nodelay --json-out "$RESULTS" >/dev/null; }
 measure() {  # label port n
     local label="$1" port="$2" n="$3" data="$WORK/data/N$3" queries="Q1,Q2,Q3,Q4,Q5"
+    if [[ ",$CLIENTS," == *,cxx,* ]]; then
+        say "$label N=$n: latency with the C++ client (Q1,Q2,Q4)"
+        $PY bench/cxx_latency.py run --label "$label" --port "$port" --data "$data" --n "$n" --queries Q1,Q2,Q4 \
+            --reps "$REPS" --max-seconds "$LAT_BUDGET" --json-out "$RESULTS"
+    fi
+    [[ ",$CLIENTS," == *,pynetdicom,* ]] || return 0
     # the universal query Q5 returns every item: only at small N, as in the shared peer run
     [ "$n" -le "${Q5_MAX_N:-10000}" ] || queries="Q1,Q2,Q3,Q4"
     say "$label N=$n: latency ($queries)"
@@ -107,3 +117,4 @@ JSON
 done
 psql -h "$PGSOCK" -U postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null
 $PY bench/peers/query_mix.py report "$RESULTS"
+$PY bench/cxx_latency.py report "$RESULTS"

@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""C-FIND latency measured with a C++ client (bench/cfind_client.cc, DCMTK's
+DcmSCU): the shared query mix's queries, each repetition on a fresh
+association, timed inside one process. Separates the server's time from the
+pynetdicom client's (~0.7 ms per response) and from findscu's process start.
+
+    bench/cxx_latency.py run --label mwl_gateway --port 11112 --data var/bench/data/N100000 --n 100000 \
+        --queries Q1,Q2,Q4 --reps 30 --max-seconds 5 --json-out var/bench/results.jsonl
+    bench/cxx_latency.py report var/bench/results.jsonl
+
+Builds the client into var/cfind_client on first use (needs g++ and libdcmtk-dev).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ROOT / "var" / "cfind_client"
+SOURCE = ROOT / "bench" / "cfind_client.cc"
+
+
+def build_client() -> None:
+    if CLIENT.exists() and CLIENT.stat().st_mtime >= SOURCE.stat().st_mtime:
+        return
+    CLIENT.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["g++", "-O2", "-std=c++17", "-o", str(CLIENT), str(SOURCE), "-ldcmnet", "-ldcmdata", "-loflog", "-lofstd"],
+        check=True,
+    )
+
+
+def queries(data: str, names: str, aet: str) -> list[tuple[str, int | None, list[str]]]:
+    """(name, expected matches, findscu -k keys) from the shared query mix."""
+    listing = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench/peers/query_mix.py"),
+            "findscu",
+            "--data",
+            data,
+            "--queries",
+            names,
+            "--aet",
+            aet,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    out = []
+    for line in listing.splitlines():
+        name, expected, command = line.split("\t")
+        words = shlex.split(command)
+        keys = [words[i + 1] for i, w in enumerate(words) if w == "-k"]
+        out.append((name, int(expected) if expected else None, keys))
+    return out
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    build_client()
+    for name, expected, keys in queries(args.data, args.queries, args.aet):
+        run = subprocess.run(
+            [
+                str(CLIENT),
+                args.host,
+                str(args.port),
+                args.calling_aet,
+                args.aet,
+                str(args.reps),
+                str(args.max_seconds),
+                *keys,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            print(f"{args.label} {name}: client failed: {run.stderr.strip()}", file=sys.stderr)
+            continue
+        result = json.loads(run.stdout)
+        ms = result["ms"]
+        record = {
+            "kind": "cxx-latency",
+            "label": args.label,
+            "n_items": args.n,
+            "query": name,
+            "matches": result["matches"],
+            "expected": expected,
+            "ok": expected is None or result["matches"] == expected,
+            "reps": len(ms),
+            "median_ms": round(statistics.median(ms), 1),
+            "p95_ms": round(percentile(ms, 95), 1),
+        }
+        print(json.dumps(record), file=sys.stderr)
+        if args.json_out:
+            with open(args.json_out, "a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\n")
+
+
+def cmd_report(path: str) -> None:
+    with open(path, encoding="utf-8") as results:
+        rows = [json.loads(line) for line in results if '"cxx-latency"' in line]
+    if not rows:
+        return
+    print("\nC-FIND latency with the C++ client (DcmSCU; fresh association per query), median / p95 ms (reps)\n")
+    print("| N | query | matches | server | median / p95 ms | answer |")
+    print("|---:|---|---:|---|---|---|")
+    for r in rows:
+        answer = "ok" if r["ok"] else f"expected {r['expected']}"
+        print(
+            f"| {r['n_items']} | {r['query']} | {r['matches']} | {r['label']} | "
+            f"{r['median_ms']} / {r['p95_ms']} ({r['reps']}) | {answer} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["run", "report"])
+    parser.add_argument("path", nargs="?")
+    parser.add_argument("--label", default="scp")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=11112)
+    parser.add_argument("--aet", default="WLM")
+    parser.add_argument("--calling-aet", default="BENCHSCU")
+    parser.add_argument("--data")
+    parser.add_argument("--n", type=int, default=0)
+    parser.add_argument("--queries", default="Q1,Q2,Q4")
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--max-seconds", type=float, default=5.0)
+    parser.add_argument("--json-out")
+    args = parser.parse_args()
+    if args.mode == "report":
+        cmd_report(args.path)
+    else:
+        cmd_run(args)
+
+
+if __name__ == "__main__":
+    main()
