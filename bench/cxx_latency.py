@@ -109,9 +109,50 @@ def cmd_run(args: argparse.Namespace) -> None:
                 out.write(json.dumps(record) + "\n")
 
 
+def cmd_throughput(args: argparse.Namespace) -> None:
+    """``--concurrency`` client processes looping on the first query for ``--duration`` seconds."""
+    build_client()
+    name, expected, keys = queries(args.data, args.queries.split(",")[0], args.aet)[0]
+    command = [str(CLIENT), args.host, str(args.port), args.calling_aet, args.aet, "1000000", str(args.duration)]
+    clients = [
+        subprocess.Popen([*command, *keys], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(args.concurrency)
+    ]
+    results = [json.loads(client.communicate()[0]) for client in clients]
+    ms = [t for r in results for t in r["ms"]]
+    elapsed = max(sum(r["ms"]) for r in results) / 1000
+    record = {
+        "kind": "cxx-throughput",
+        "label": args.label,
+        "n_items": args.n,
+        "query": name,
+        "concurrency": args.concurrency,
+        "ok": all(expected is None or r["matches"] == expected for r in results),
+        "queries": len(ms),
+        "qps": round(len(ms) / elapsed, 1),
+        "median_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+    }
+    print(json.dumps(record), file=sys.stderr)
+    if args.json_out:
+        with open(args.json_out, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
 def cmd_report(path: str) -> None:
     with open(path, encoding="utf-8") as results:
         rows = [json.loads(line) for line in results if '"cxx-latency"' in line]
+    with open(path, encoding="utf-8") as results:
+        throughput = [json.loads(line) for line in results if '"cxx-throughput"' in line]
+    if throughput:
+        print("\nThroughput with the C++ client (concurrent processes looping on one query), q/s (median / p95 ms)\n")
+        print("| N | query | clients | server | q/s | median / p95 ms | answers |")
+        print("|---:|---|---:|---|---:|---|---|")
+        for r in throughput:
+            print(
+                f"| {r['n_items']} | {r['query']} | {r['concurrency']} | {r['label']} | {r['qps']} | "
+                f"{r['median_ms']} / {r['p95_ms']} | {'ok' if r['ok'] else 'WRONG'} |"
+            )
     if not rows:
         return
     print("\nC-FIND latency with the C++ client (DcmSCU; fresh association per query), median / p95 ms (reps)\n")
@@ -127,7 +168,7 @@ def cmd_report(path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["run", "report"])
+    parser.add_argument("mode", choices=["run", "throughput", "report"])
     parser.add_argument("path", nargs="?")
     parser.add_argument("--label", default="scp")
     parser.add_argument("--host", default="127.0.0.1")
@@ -139,10 +180,14 @@ def main() -> None:
     parser.add_argument("--queries", default="Q1,Q2,Q4")
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--max-seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--json-out")
     args = parser.parse_args()
     if args.mode == "report":
         cmd_report(args.path)
+    elif args.mode == "throughput":
+        cmd_throughput(args)
     else:
         cmd_run(args)
 

@@ -58,6 +58,9 @@ measure() {  # label port n
         say "$label N=$n: latency with the C++ client (Q1,Q2,Q4)"
         $PY bench/cxx_latency.py run --label "$label" --port "$port" --data "$data" --n "$n" --queries Q1,Q2,Q4 \
             --reps "$REPS" --max-seconds "$LAT_BUDGET" --json-out "$RESULTS"
+        say "$label N=$n: throughput with the C++ client ($CONC clients, ${TP_SECONDS}s)"
+        $PY bench/cxx_latency.py throughput --label "$label" --port "$port" --data "$data" --n "$n" --queries Q1 \
+            --concurrency "$CONC" --duration "$TP_SECONDS" --json-out "$RESULTS"
     fi
     [[ ",$CLIENTS," == *,pynetdicom,* ]] || return 0
     # the universal query Q5 returns every item: only at small N, as in the shared peer run

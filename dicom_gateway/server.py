@@ -19,6 +19,7 @@ from django.utils import timezone
 from pydicom import config as pydicom_config
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
+from pynetdicom import association as pynetdicom_association
 from pynetdicom import service_class as pynetdicom_service_class
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -32,6 +33,25 @@ logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
 NO_STATION = "-NO-STATIONS-"
 DUL_LOOP_DELAY = 0.0002  # seconds; pynetdicom's default is 0.001
+REACTOR_POLL = 0.0002  # seconds; pynetdicom's association reactor polls every 0.001
+
+
+class _ReactorClock:
+    """The ``time`` module as pynetdicom.association sees it, with the
+    acceptor reactor's fixed 1 ms poll (``time.sleep(0.001)`` in
+    ``Association._run_reactor``) shortened: a modality's C-FIND waits for
+    that loop once for the request and once for the release. pynetdicom has no
+    setting for it; every other sleep there is unchanged."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(REACTOR_POLL if seconds == 0.001 else seconds)
+
+
+pynetdicom_association.time = _ReactorClock()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
