@@ -26,37 +26,22 @@ import threading
 import time
 from pathlib import Path
 
+from scratch_db import PG, drop_database, free_port, fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "mwl_ris_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def setup_database(orders: int, stations: int) -> tuple[str, list[int], list[int]]:
     """Fresh database with stations (open 24/7), a procedure, patients, orders, an admin token."""
-    os.environ["DATABASE_URL"] = f"{PG}/{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mwl_ris.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    fresh_database(DB)
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from orders.services import order_create, procedure_create
     from patients.services import patient_create
     from scheduling.services import station_create
 
-    call_command("migrate", verbosity=0)
     station_ids = [station_create(name=f"CT {i}", modality="CT", ae_title=f"BENCH_CT{i}").pk for i in range(stations)]
     procedure = procedure_create(code="CTB", name="CT bench", modality="CT", default_duration_minutes=15)
     patients = [patient_create(family_name=f"Bench{i}", given_name="Patient") for i in range(50)]
@@ -173,7 +158,7 @@ def main() -> None:
         connections.close_all()
         server.terminate()
         server.wait(timeout=10)
-        subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=False)
+        drop_database(DB)
 
     cores = os.cpu_count()
     print(f"\nBooking API (POST /api/v1/appointments/), gunicorn {args.workers} workers, PostgreSQL, {cores} cores")

@@ -26,34 +26,18 @@ import threading
 import time
 from pathlib import Path
 
+from scratch_db import PG, drop_database, free_port, fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "mwl_ris_bench_hl7"
 SB, END = b"\x0b", b"\x1c\r"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def setup_database() -> None:
-    os.environ["DATABASE_URL"] = f"{PG}/{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mwl_ris.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789-abcdefghijklmnop")
-    subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB], check=True)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    fresh_database(DB)
     from orders.services import procedure_create
     from scheduling.services import station_create
 
-    call_command("migrate", verbosity=0)
     station_create(name="CT bench", modality="CT", ae_title="BENCH_CT1")  # no opening hours: open 24/7
     procedure_create(code="CTB", name="CT bench", modality="CT", default_duration_minutes=5)
 
@@ -153,7 +137,7 @@ def main() -> None:
         db_connections.close_all()
         server.terminate()
         server.wait(timeout=30)
-        subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", DB], check=False)
+        drop_database(DB)
 
     print(f"\nHL7 listener: ORM^O01 NW over MLLP into PostgreSQL, HL7_WORKERS={args.workers}, {os.cpu_count()} cores")
     header = ("scenario", "conns", "messages", "AA", "msg/s", "p50 ms", "p95 ms")
