@@ -19,14 +19,13 @@ import http.client
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from scratch_db import PG, drop_database, free_port, fresh_database
+from benchlib import PG, drop_database, free_port, fresh_database, p50_p95_ms, run_concurrently
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "mwl_ris_bench"
@@ -68,27 +67,12 @@ class Client:
 
 
 def run(port: int, token: str, jobs: list[tuple[int, int, dt.datetime]], clients: int) -> dict[str, float]:
-    results: list[tuple[int, float]] = []
-    lock = threading.Lock()
-    chunks = [jobs[i::clients] for i in range(clients)]
-    barrier = threading.Barrier(clients + 1)
-
-    def worker(chunk: list[tuple[int, int, dt.datetime]]) -> None:
+    def session() -> Callable[[tuple[int, int, dt.datetime]], tuple[int, float]]:
         client = Client(port, token)
-        barrier.wait()
-        local = [client.book(*job) for job in chunk]
-        with lock:
-            results.extend(local)
+        return lambda job: client.book(*job)
 
-    threads = [threading.Thread(target=worker, args=(chunk,)) for chunk in chunks]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    latencies = sorted(latency for _, latency in results)
+    results, elapsed = run_concurrently(jobs, clients, session)
+    p50, p95 = p50_p95_ms([seconds for _, seconds in results])
     statuses = [status for status, _ in results]
     return {
         "requests": len(results),
@@ -96,8 +80,8 @@ def run(port: int, token: str, jobs: list[tuple[int, int, dt.datetime]], clients
         "conflicts": statuses.count(409),
         "other": len(statuses) - statuses.count(201) - statuses.count(409),
         "rps": len(results) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "p50": p50,
+        "p95": p95,
     }
 
 

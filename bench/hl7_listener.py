@@ -19,14 +19,13 @@ import argparse
 import datetime as dt
 import os
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from scratch_db import PG, drop_database, free_port, fresh_database
+from benchlib import PG, drop_database, free_port, fresh_database, p50_p95_ms, run_concurrently
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "mwl_ris_bench_hl7"
@@ -54,42 +53,28 @@ def message(n: int, when: dt.datetime | None) -> bytes:
 
 
 def run(port: int, jobs: list[bytes], connections: int) -> dict[str, float]:
-    results: list[tuple[bool, float]] = []
-    lock = threading.Lock()
-    chunks = [jobs[i::connections] for i in range(connections)]
-    barrier = threading.Barrier(connections + 1)
-
-    def worker(chunk: list[bytes]) -> None:
+    def session() -> Callable[[bytes], tuple[bool, float]]:
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        barrier.wait()
-        local = []
-        for data in chunk:
+
+        def send(data: bytes) -> tuple[bool, float]:
             began = time.perf_counter()
             sock.sendall(SB + data + END)
             reply = b""
             while not reply.endswith(END):
                 reply += sock.recv(65536)
-            local.append((b"MSA|AA|" in reply, time.perf_counter() - began))
-        sock.close()
-        with lock:
-            results.extend(local)
+            return b"MSA|AA|" in reply, time.perf_counter() - began
 
-    threads = [threading.Thread(target=worker, args=(chunk,)) for chunk in chunks]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
-    latencies = sorted(latency for _, latency in results)
+        return send
+
+    results, elapsed = run_concurrently(jobs, connections, session)
+    p50, p95 = p50_p95_ms([seconds for _, seconds in results])
     return {
         "messages": len(results),
         "aa": sum(ok for ok, _ in results),
         "mps": len(results) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "p50": p50,
+        "p95": p95,
     }
 
 
