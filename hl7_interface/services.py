@@ -333,7 +333,7 @@ def message_receive(*, raw: bytes, peer: str) -> bytes:
     Raises only when the message could not even be stored (database down):
     the listener then sends nothing and the sender retries."""
     try:
-        envelope, _message, text = parsing.decode(raw)
+        envelope, message, text = parsing.decode(raw)
     except Rejected as exc:
         return message_reject(raw=raw, peer=peer, reason=exc.message, code=exc.code, location=exc.location)
     row = InboundMessage(
@@ -355,8 +355,8 @@ def message_receive(*, raw: bytes, peer: str) -> bytes:
         )
         if first.status != InboundStatus.RECEIVED:
             return _answer_duplicate(row, first, envelope)
-        row = first  # stored before but never finished (listener stopped): finish it now
-    return _process(row.pk, envelope.codec)
+        return _process(first.pk, envelope.codec)  # stored before but never finished (listener stopped)
+    return _process(row.pk, envelope.codec, (envelope, message))
 
 
 def _answer_duplicate(row: InboundMessage, first: InboundMessage, envelope: Envelope) -> bytes:
@@ -367,8 +367,9 @@ def _answer_duplicate(row: InboundMessage, first: InboundMessage, envelope: Enve
     return _ack_bytes(first.ack, envelope.codec)
 
 
-def _process(pk: int, codec: str) -> bytes:
-    """Apply the stored message ``pk`` and record the outcome, in one transaction."""
+def _process(pk: int, codec: str, parsed: tuple[Envelope, Any] | None = None) -> bytes:
+    """Apply the stored message ``pk`` and record the outcome, in one transaction.
+    ``parsed``: its text already decoded (a message just received), else decoded here."""
     with transaction.atomic():
         row = InboundMessage.objects.select_for_update().get(pk=pk)
         if row.status not in (InboundStatus.RECEIVED, InboundStatus.ERROR):
@@ -376,7 +377,7 @@ def _process(pk: int, codec: str) -> bytes:
         row.attempts += 1
         ack_info: dict[str, str] = {}
         try:
-            envelope, message, _ = parsing.decode(row.text.encode(codec, errors="strict"))
+            envelope, message = parsed or parsing.decode(row.text.encode(codec, errors="strict"))[:2]
             ack_info = _ack_fields(envelope)
             with transaction.atomic():
                 outcome = message_apply(envelope=envelope, message=message)
