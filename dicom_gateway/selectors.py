@@ -60,6 +60,24 @@ def _profile_for(ae_title: str) -> tuple[ProfileSettings, bool]:
     return (ProfileSettings.from_profile(station.dicom_profile) if station else ProfileSettings()), station is not None
 
 
+@dataclass(frozen=True)
+class ServedItem:
+    item: WorklistItem
+    name_as_sent: str  # the patient's name as this station's profile sends it
+
+
+def station_served_worklist(*, station: Station) -> tuple[list[ServedItem], ProfileSettings]:
+    """Today's worklist exactly as the gateway serves it to this station: its
+    typical day-list query run through the gateway's own parser and filter,
+    with the names as the station's profile formats them."""
+    parsed = parse_identifier(_day_list_query(station), facility_tz=ZoneInfo(settings.TIME_ZONE))
+    profile, known = _profile_for(station.ae_title)
+    items = WorklistItem.objects.filter(
+        worklist_queryset(parsed, calling_ae=station.ae_title, station_known=known, profile=profile)
+    ).order_by("sps_start", "pk")
+    return [ServedItem(item, format_person_name(item.patient_name, profile)) for item in items], profile
+
+
 RULE_NAMES = {
     "ScheduledStationAETitle": "station",
     "ScheduledProcedureStepStartDate/Time": "date",

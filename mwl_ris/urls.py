@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -47,8 +46,8 @@ router.register("hl7-destinations", DestinationViewSet, basename="hl7-destinatio
 router.register("hl7-outbound", OutboundMessageViewSet, basename="hl7-outbound")
 
 urlpatterns = [
-    # The scheduler/technologist UI will live at "/"; until then the API docs are the front page.
-    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False), name="home"),
+    path("", include("ui.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", healthz, name="healthz"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),

@@ -11,6 +11,7 @@ HL7 and MPPS. Pure: no database access.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.errors import InvalidTransition
@@ -55,8 +56,9 @@ def check_transition(current: str, target: str) -> None:
     """Raise InvalidTransition with a message a user can act on."""
     cur, tgt = ExamStatus(current), ExamStatus(target)
     if tgt not in TRANSITIONS[cur]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[cur])) or "none (final status)"
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[cur])) or gettext("none (final status)")
         raise InvalidTransition(
-            f"An exam that is {cur.value} cannot become {tgt.value}. Allowed next: {allowed}.",
+            gettext("An exam that is %(current)s cannot become %(target)s. Allowed next: %(allowed)s.")
+            % {"current": cur.value, "target": tgt.value, "allowed": allowed},
             extra={"from": cur.value, "to": tgt.value, "allowed": sorted(s.value for s in TRANSITIONS[cur])},
         )

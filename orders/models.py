@@ -39,6 +39,9 @@ class Procedure(models.Model):
     body_part = models.CharField(_("body part examined"), max_length=16, blank=True)
     protocol_code = models.CharField(_("protocol code"), max_length=16, blank=True, validators=[validate_sh])
     preparation = models.TextField(_("patient preparation"), blank=True)
+    preparation_sw = models.TextField(
+        _("patient preparation (Swahili)"), blank=True, help_text=_("Printed on the slip of Swahili-speaking patients.")
+    )
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -98,6 +101,10 @@ class Order(models.Model):
     reason = models.TextField(_("reason / clinical indication"), blank=True)
     status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
+    # When the exam reached these steps (the dashboard's waiting time: arrived → started).
+    arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -26,6 +26,7 @@ PROCEDURE_FIELDS = (
     "body_part",
     "protocol_code",
     "preparation",
+    "preparation_sw",
     "active",
 )
 ORDER_EDITABLE_FIELDS = frozenset(

@@ -46,6 +46,7 @@ class PatientOutputSerializer(serializers.ModelSerializer[Patient]):
             "sex",
             "phone",
             "address",
+            "language",
             "identifiers",
             "merged_into",
             "created_at",
@@ -70,6 +71,9 @@ class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
         max_length=32, required=False, allow_blank=True, help_text="+255XXXXXXXXX; 0712 345 678 is accepted too."
     )
     address = serializers.CharField(required=False, allow_blank=True)
+    language = serializers.ChoiceField(
+        choices=[("sw", "Swahili"), ("en", "English")], required=False, help_text="Language of the slip."
+    )
     identifiers = IdentifierSerializer(many=True, required=False)
 
 

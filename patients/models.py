@@ -75,6 +75,13 @@ class Patient(models.Model):
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True, default="")
     phone = models.CharField(_("phone"), max_length=13, blank=True, validators=[validate_tz_phone])
     address = models.TextField(_("address"), blank=True)
+    language = models.CharField(
+        _("preferred language"),
+        max_length=2,
+        choices=[("sw", _("Swahili")), ("en", _("English"))],
+        default="sw",
+        help_text=_("The language of the appointment slip and reminders."),
+    )
     merged_into = models.ForeignKey(
         "self",
         verbose_name=_("merged into"),

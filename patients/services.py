@@ -27,6 +27,7 @@ PATIENT_FIELDS = frozenset(
         "sex",
         "phone",
         "address",
+        "language",
     }
 )
 

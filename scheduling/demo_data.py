@@ -43,6 +43,19 @@ FULL_BLADDER = "Drink 1 litre of water one hour before the exam and do not pass 
 CONTRAST = "Bring your latest kidney function (creatinine) result. Do not eat for 4 hours before."
 METAL = "Remove all metal objects. Tell the staff if you have a pacemaker, implant or metal fragments."
 NONE = ""
+# The same instructions in Swahili, for the slips of Swahili-speaking patients.
+PREPARATION_SW = {
+    FASTING: "Usile chochote kwa saa 6 kabla ya kipimo. Unaweza kunywa maji.",
+    FULL_BLADDER: "Kunywa lita 1 ya maji saa moja kabla ya kipimo na usikojoe.",
+    CONTRAST: "Leta majibu yako ya karibuni ya kipimo cha figo (creatinine). Usile kwa saa 4 kabla.",
+    METAL: "Ondoa vitu vyote vya chuma. Waambie wahudumu kama una pacemaker, kipandikizi au vipande vya chuma.",
+}
+
+
+def preparation_sw(english: str) -> str:
+    """The Swahili version of a demo preparation text (sentences joined the same way)."""
+    return " ".join(PREPARATION_SW[part] for part in PREPARATION_SW if part in english)
+
 
 # (code, name, modality, minutes, body part, protocol code, preparation)
 PROCEDURES = [

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from orders.lifecycle import ExamStatus
 from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
 
 MIDNIGHT = dt.time(0, 0)
@@ -122,3 +124,127 @@ def station_free_slots(
                 slots.append((candidate, end))
             candidate += step
     return slots
+
+
+def station_list(*, modality: str | None = None, active_only: bool = True) -> QuerySet[Station]:
+    qs = Station.objects.prefetch_related("opening_hours")
+    if active_only:
+        qs = qs.filter(active=True)
+    return qs.filter(modality=modality) if modality else qs
+
+
+def next_available_slots(
+    *,
+    stations: list[Station],
+    duration: dt.timedelta,
+    not_before: dt.datetime | None = None,
+    days: int = 14,
+    limit: int = 6,
+) -> list[tuple[Station, dt.datetime, dt.datetime]]:
+    """The earliest free slots of ``duration`` across ``stations``, soonest first,
+    looking ``days`` ahead: the scheduler's "next available"."""
+    not_before = not_before or timezone.now()
+    first_day = timezone.localtime(not_before).date()
+    found: list[tuple[Station, dt.datetime, dt.datetime]] = []
+    for offset in range(days):
+        day = first_day + dt.timedelta(days=offset)
+        for station in stations:
+            for start, end in station_free_slots(
+                station=station, day=day, duration=duration, not_before=not_before, limit=limit
+            ):
+                found.append((station, start, end))
+        if len(found) >= limit:
+            break
+    found.sort(key=lambda slot: (slot[1], slot[0].ae_title))
+    return found[:limit]
+
+
+def station_day_appointments(*, stations: list[Station], day: dt.date) -> QuerySet[Appointment]:
+    """Appointments starting on a local date at these stations that belong on a
+    day list: the active ones (done or not) and the no-shows."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(day, MIDNIGHT, tzinfo=tz)
+    return (
+        Appointment.objects.filter(
+            station__in=stations,
+            starts_at__gte=start,
+            starts_at__lt=start + dt.timedelta(days=1),
+            status__in=[AppointmentStatus.ACTIVE, AppointmentStatus.NO_SHOW],
+        )
+        .select_related("order__patient", "order__procedure", "station")
+        .order_by("starts_at", "station__name", "pk")
+    )
+
+
+def closure_affected_appointments(*, closure: Closure) -> QuerySet[Appointment]:
+    """Active appointments of the closure's station inside the downtime whose exam
+    has not started: the ones to move elsewhere."""
+    return (
+        appointment_clashes(station=closure.station, starts_at=closure.starts_at, ends_at=closure.ends_at)
+        .filter(order__status__in=[ExamStatus.SCHEDULED, ExamStatus.ARRIVED])
+        .select_related("order__patient", "order__procedure")
+    )
+
+
+@dataclass
+class ModalitySummary:
+    modality: str
+    booked: int = 0
+    waiting: int = 0  # arrived, not started
+    in_progress: int = 0
+    done: int = 0
+    no_show: int = 0
+    cancelled: int = 0
+    wait_total_minutes: float = 0.0
+    wait_count: int = 0
+    longest_current_wait: int | None = None  # minutes
+
+    @property
+    def average_wait(self) -> int | None:
+        return round(self.wait_total_minutes / self.wait_count) if self.wait_count else None
+
+
+def day_summary(*, day: dt.date) -> list[ModalitySummary]:
+    """Per modality, the exams booked on a local date and how far they got, with
+    the waiting time (arrived → started) of those started and of those still waiting."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(day, MIDNIGHT, tzinfo=tz)
+    rows = Appointment.objects.filter(
+        starts_at__gte=start,
+        starts_at__lt=start + dt.timedelta(days=1),
+        status__in=[AppointmentStatus.ACTIVE, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED],
+    ).values_list("station__modality", "order__status", "order__arrived_at", "order__started_at", "status")
+    now = timezone.now()
+    summaries: dict[str, ModalitySummary] = {}
+    for modality, status, arrived_at, started_at, appointment_status in rows:
+        summary = summaries.setdefault(modality, ModalitySummary(modality))
+        if appointment_status == AppointmentStatus.CANCELLED or status == ExamStatus.CANCELLED:
+            summary.cancelled += 1
+            continue
+        summary.booked += 1
+        if status == ExamStatus.NO_SHOW:
+            summary.no_show += 1
+        elif status == ExamStatus.ARRIVED:
+            summary.waiting += 1
+            if arrived_at:
+                minutes = int((now - arrived_at).total_seconds() // 60)
+                summary.longest_current_wait = max(summary.longest_current_wait or 0, minutes)
+        elif status == ExamStatus.IN_PROGRESS:
+            summary.in_progress += 1
+        elif status in (ExamStatus.COMPLETED, ExamStatus.DISCONTINUED):
+            summary.done += 1
+        if arrived_at and started_at:
+            summary.wait_total_minutes += (started_at - arrived_at).total_seconds() / 60
+            summary.wait_count += 1
+    return sorted(summaries.values(), key=lambda s: s.modality)
+
+
+def station_next_free(
+    *, stations: list[Station], duration: dt.timedelta = dt.timedelta(minutes=15), days: int = 7
+) -> dict[int, tuple[dt.datetime, dt.datetime] | None]:
+    """The next free slot of ``duration`` per station, looking ``days`` ahead."""
+    result: dict[int, tuple[dt.datetime, dt.datetime] | None] = {}
+    for station in stations:
+        slots = next_available_slots(stations=[station], duration=duration, days=days, limit=1)
+        result[station.pk] = (slots[0][1], slots[0][2]) if slots else None
+    return result

@@ -10,10 +10,12 @@ The Python check runs first on both so the refusal can name the clash.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
 from hl7_interface.outbound import outbound_status_queue
@@ -22,7 +24,12 @@ from mwl_ris.lib.validation import full_clean_or_raise
 from orders.lifecycle import ExamStatus, check_transition
 from orders.models import Modality, Order
 from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
-from scheduling.selectors import appointment_clashes, booking_rule_violations
+from scheduling.selectors import (
+    appointment_clashes,
+    booking_rule_violations,
+    closure_affected_appointments,
+    next_available_slots,
+)
 from worklist.services import worklist_item_sync
 
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
@@ -53,8 +60,13 @@ def _describe(appointment: Appointment) -> dict[str, Any]:
 def _slot_taken(clash: Appointment) -> SlotTaken:
     local = timezone.localtime(clash.starts_at)
     return SlotTaken(
-        f"Station {clash.station.ae_title} is already booked from {local:%Y-%m-%d %H:%M} "
-        f"to {timezone.localtime(clash.ends_at):%H:%M} (accession {clash.order.accession_number}).",
+        _("Station %(ae)s is already booked from %(start)s to %(end)s (accession %(accession)s).")
+        % {
+            "ae": clash.station.ae_title,
+            "start": f"{local:%Y-%m-%d %H:%M}",
+            "end": f"{timezone.localtime(clash.ends_at):%H:%M}",
+            "accession": clash.order.accession_number,
+        },
         extra={"clashing_appointment": _describe(clash)},
     )
 
@@ -68,7 +80,13 @@ def _check_station_takes(order: Order, station: Station) -> None:
     modality = order.procedure.modality
     if station.modality != modality and station.modality not in COMPATIBLE_MODALITIES.get(modality, set()):
         raise BookingRefused(
-            f"{order.procedure.name} is a {modality} exam; station {station.ae_title} is {station.modality}.",
+            _("%(procedure)s is a %(modality)s exam; station %(ae)s is %(station_modality)s.")
+            % {
+                "procedure": order.procedure.name,
+                "modality": modality,
+                "ae": station.ae_title,
+                "station_modality": station.modality,
+            },
             code="wrong_modality",
         )
 
@@ -101,15 +119,29 @@ def _window(order: Order, starts_at: dt.datetime, ends_at: dt.datetime | None) -
     return starts_at, ends_at
 
 
-def _set_order_status(order: Order, target: str, reason: str = "") -> None:
+# The moment each step is reached is kept on the order (waiting times on the dashboard).
+STEP_TIMESTAMP = {
+    ExamStatus.ARRIVED: "arrived_at",
+    ExamStatus.IN_PROGRESS: "started_at",
+    ExamStatus.COMPLETED: "ended_at",
+    ExamStatus.DISCONTINUED: "ended_at",
+}
+
+
+def _set_order_status(order: Order, target: str, reason: str = "", at: dt.datetime | None = None) -> None:
     """Conditional update: only from the status we checked the transition from."""
-    changed = Order.objects.filter(pk=order.pk, status=order.status).update(
-        status=target, status_reason=reason[:200], updated_at=timezone.now()
-    )
+    now = timezone.now()
+    fields: dict[str, Any] = {"status": target, "status_reason": reason[:200], "updated_at": now}
+    stamp = STEP_TIMESTAMP.get(ExamStatus(target))
+    if stamp:
+        fields[stamp] = at or now
+    elif target == ExamStatus.SCHEDULED:  # rebooked: the next visit starts afresh
+        fields.update(arrived_at=None, started_at=None, ended_at=None)
+    changed = Order.objects.filter(pk=order.pk, status=order.status).update(**fields)
     if changed != 1:
-        raise Conflict("The exam's status was changed by someone else meanwhile; reload and try again.")
-    order.status = target
-    order.status_reason = reason[:200]
+        raise Conflict(_("The exam's status was changed by someone else meanwhile; reload and try again."))
+    for name, value in fields.items():
+        setattr(order, name, value)
     # The order placer hears of it (HL7 outbox, delivered by Celery after commit).
     outbound_status_queue(order=order, status=target)
 
@@ -162,7 +194,7 @@ def _run_booking(work: Any, station: Station, starts_at: dt.datetime, ends_at: d
             raise
         clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
         if clash is None:  # the winner was itself undone meanwhile; report the race plainly
-            raise SlotTaken("Another booking took this slot at the same moment; try again.") from exc
+            raise SlotTaken(_("Another booking took this slot at the same moment; try again.")) from exc
         raise _slot_taken(clash) from exc
 
 
@@ -185,7 +217,8 @@ def appointment_book(
         locked = Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
         if Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).exists():
             raise Conflict(
-                f"Order {locked.accession_number} is already booked; reschedule it instead.",
+                _("Order %(accession)s is already booked; reschedule it instead.")
+                % {"accession": locked.accession_number},
                 code="already_booked",
             )
         check_transition(locked.status, ExamStatus.SCHEDULED)
@@ -267,23 +300,26 @@ def appointment_reschedule(
 
 
 @transaction.atomic
-def exam_transition(*, order: Order, to: str, reason: str = "", actor: Any = None) -> Order:
+def exam_transition(
+    *, order: Order, to: str, reason: str = "", actor: Any = None, at: dt.datetime | None = None
+) -> Order:
     """Move an exam along the lifecycle (orders/lifecycle.py): arrived, start,
     complete, no-show, discontinue, cancel. Booking and rescheduling have
-    their own services because they need a slot."""
+    their own services because they need a slot. ``at``: when it happened
+    (MPPS and HL7 report it; default now)."""
     target = ExamStatus(to)
     if target == ExamStatus.SCHEDULED:
         raise ApplicationError("Use booking or rescheduling to schedule an exam.", code="use_booking")
     locked = Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
     check_transition(locked.status, target)
     if target in (ExamStatus.CANCELLED, ExamStatus.DISCONTINUED) and not reason.strip():
-        raise ApplicationError("Give a reason for cancelling or discontinuing.", code="reason_required")
+        raise ApplicationError(_("Give a reason for cancelling or discontinuing."), code="reason_required")
     freed = {ExamStatus.CANCELLED: AppointmentStatus.CANCELLED, ExamStatus.NO_SHOW: AppointmentStatus.NO_SHOW}
     if target in freed:
         Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).update(
             status=freed[target], cancel_reason=reason[:200], updated_at=timezone.now()
         )
-    _set_order_status(locked, target, reason)
+    _set_order_status(locked, target, reason, at=at)
     worklist_item_sync(order=locked)
     order.status, order.status_reason = locked.status, locked.status_reason
     return locked
@@ -347,3 +383,47 @@ def closure_create(*, station: Station, starts_at: dt.datetime, ends_at: dt.date
         raise ApplicationError("A closure must end after it starts.", code="empty_closure")
     closure.save()
     return closure
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    appointment: Appointment  # the old appointment
+    new: Appointment | None  # where it went, or None
+    error: str = ""
+
+
+def closure_reschedule_affected(*, closure: Closure, actor: Any = None, days: int = 14) -> list[MoveResult]:
+    """Machine downtime: move every not-yet-started appointment inside the closure
+    to the next free slot of a station that takes the exam (the same station
+    after the closure, or another one of its modality), in booking order. Each
+    move is its own transaction; one that fails is reported and left in place."""
+    reason = _("Station closed: %(reason)s") % {"reason": closure.reason}
+    results: list[MoveResult] = []
+    for appointment in list(closure_affected_appointments(closure=closure)):
+        order = appointment.order
+        modality = order.procedure.modality
+        candidates = [
+            s
+            for s in Station.objects.filter(active=True).prefetch_related("opening_hours")
+            if s.modality == modality or s.modality in COMPATIBLE_MODALITIES.get(modality, set())
+        ]
+        slots = next_available_slots(
+            stations=candidates,
+            duration=appointment.ends_at - appointment.starts_at,
+            not_before=max(timezone.now(), appointment.starts_at),
+            days=days,
+            limit=1,
+        )
+        if not slots:
+            results.append(MoveResult(appointment, None, _("No free slot in the next %(days)d days.") % {"days": days}))
+            continue
+        station, start, _end = slots[0]
+        try:
+            new = appointment_reschedule(
+                appointment=appointment, station=station, starts_at=start, reason=reason, actor=actor
+            )
+        except ApplicationError as exc:
+            results.append(MoveResult(appointment, None, exc.message))
+        else:
+            results.append(MoveResult(appointment, new))
+    return results

@@ -39,8 +39,10 @@ def test_a_token_from_the_admin_authenticates(api_as: Any, scheduler: Any) -> No
     assert api_as(scheduler).get("/api/v1/worklist/").status_code == 200
 
 
-def test_the_front_page_leads_to_the_api_docs_and_a_login(client: Client) -> None:
+@pytest.mark.django_db
+def test_the_front_page_asks_for_a_login_and_the_api_docs_stay_reachable(client: Client) -> None:
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == "/api/docs/"
+    assert response["Location"] == "/accounts/login/?next=/"
+    assert client.get("/accounts/login/").status_code == 200
     assert client.get("/api-auth/login/").status_code == 200

@@ -84,6 +84,7 @@ class Command(BaseCommand):
                     body_part=body_part,
                     protocol_code=protocol,
                     preparation=prep,
+                    preparation_sw=demo.preparation_sw(prep),
                 )
             procedures.append(procedure)
         return procedures
@@ -231,13 +232,15 @@ class Command(BaseCommand):
             elif outcome < 0.12:
                 exam_transition(order=order, to=ExamStatus.CANCELLED, reason="Cancelled by referring doctor")
             else:
-                for step in (ExamStatus.ARRIVED, ExamStatus.IN_PROGRESS, ExamStatus.COMPLETED):
-                    exam_transition(order=order, to=step)
+                arrived = start - dt.timedelta(minutes=5 + int(outcome * 40))
+                for step, at in ((ExamStatus.ARRIVED, arrived), (ExamStatus.IN_PROGRESS, start)):
+                    exam_transition(order=order, to=step, at=at)
+                exam_transition(order=order, to=ExamStatus.COMPLETED, at=end)
         elif start <= now:  # happening now
-            for step in (ExamStatus.ARRIVED, ExamStatus.IN_PROGRESS):
-                exam_transition(order=order, to=step)
+            exam_transition(order=order, to=ExamStatus.ARRIVED, at=start - dt.timedelta(minutes=20))
+            exam_transition(order=order, to=ExamStatus.IN_PROGRESS, at=start)
         elif start - now < dt.timedelta(hours=2) and outcome < 0.5:
-            exam_transition(order=order, to=ExamStatus.ARRIVED)
+            exam_transition(order=order, to=ExamStatus.ARRIVED, at=min(now, start - dt.timedelta(minutes=30)))
 
     def _users(self) -> None:
         for name, role in USERS:

@@ -1,0 +1,155 @@
+"""The technologist's day list, the exam actions, and the worklist as the modality sees it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.roles import Action, user_can
+from dicom_gateway.selectors import station_served_worklist
+from mwl_ris.lib.errors import ApplicationError
+from orders.lifecycle import ExamStatus, allowed_transitions
+from orders.models import Modality, Order
+from scheduling.models import Appointment, Station
+from scheduling.selectors import station_day_appointments, station_list
+from scheduling.services import exam_transition
+from ui.forms import TransitionForm
+from ui.permissions import requires
+
+# The buttons of a day-list row, in lifecycle order; discontinue asks for a reason.
+ACTIONS: list[tuple[ExamStatus, Any]] = [
+    (ExamStatus.ARRIVED, _("Arrived")),
+    (ExamStatus.IN_PROGRESS, _("Start")),
+    (ExamStatus.COMPLETED, _("Complete")),
+    (ExamStatus.NO_SHOW, _("No-show")),
+]
+REFRESH_SECONDS = 10
+
+
+def _selection(request: HttpRequest) -> tuple[list[Station], Station | None, str]:
+    """The stations shown: ?station=<pk>, or ?modality=CT, or the last choice (kept in the session)."""
+    stations = list(station_list())
+    wanted_station = request.GET.get("station") or ""
+    wanted_modality = request.GET.get("modality") or ""
+    if not wanted_station and not wanted_modality:
+        wanted_station = str(request.session.get("daylist_station", ""))
+        wanted_modality = str(request.session.get("daylist_modality", ""))
+    station = next((s for s in stations if str(s.pk) == wanted_station), None)
+    if station is not None:
+        request.session["daylist_station"], request.session["daylist_modality"] = station.pk, ""
+        return [station], station, ""
+    if wanted_modality in Modality.values:
+        request.session["daylist_station"], request.session["daylist_modality"] = "", wanted_modality
+        return [s for s in stations if s.modality == wanted_modality], None, wanted_modality
+    return stations[:1], (stations[0] if stations else None), ""
+
+
+def _row(appointment: Appointment, user: Any) -> dict[str, Any]:
+    order = appointment.order
+    allowed = allowed_transitions(order.status)
+    may = user_can(user, Action.EXAM_PROGRESS)
+    waiting = None
+    if order.status == ExamStatus.ARRIVED and order.arrived_at:
+        waiting = int((timezone.now() - order.arrived_at).total_seconds() // 60)
+    return {
+        "appointment": appointment,
+        "order": order,
+        "actions": [(s.value, label) for s, label in ACTIONS if may and s in allowed],
+        "can_discontinue": may and ExamStatus.DISCONTINUED in allowed,
+        "waiting_minutes": waiting,
+    }
+
+
+def _day(request: HttpRequest) -> dt.date:
+    try:
+        return dt.date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        return timezone.localdate()
+
+
+def _list_context(request: HttpRequest) -> dict[str, Any]:
+    shown, station, modality = _selection(request)
+    day = _day(request)
+    appointments = list(station_day_appointments(stations=shown, day=day)) if shown else []
+    rows = [_row(a, request.user) for a in appointments]
+    counts = {status.value: 0 for status in ExamStatus}
+    for row in rows:
+        counts[row["order"].status] += 1
+    return {
+        "rows": rows,
+        "station": station,
+        "modality": modality,
+        "shown": shown,
+        "day": day,
+        "is_today": day == timezone.localdate(),
+        "counts": counts,
+        "refresh_seconds": REFRESH_SECONDS,
+        "query": request.GET.urlencode(),
+    }
+
+
+@requires(Action.READ)
+def daylist(request: HttpRequest) -> HttpResponse:
+    context = _list_context(request)
+    context.update(
+        stations=list(station_list()),
+        modalities=[(v, label) for v, label in Modality.choices if any(s.modality == v for s in station_list())],
+        previous=context["day"] - dt.timedelta(days=1),
+        next=context["day"] + dt.timedelta(days=1),
+    )
+    return render(request, "ui/daylist/daylist.html", context)
+
+
+@requires(Action.READ)
+def daylist_rows(request: HttpRequest) -> HttpResponse:
+    """The table body alone: what the page polls every few seconds, so changes
+    made elsewhere (another console, MPPS, HL7) appear without reloading."""
+    return render(request, "ui/daylist/_rows.html", _list_context(request))
+
+
+@requires(Action.EXAM_PROGRESS)
+def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
+    """Arrived / start / complete / no-show / discontinue from the day list.
+    htmx gets the row back (with the refusal in it, if any); a plain form post
+    goes back to the day list."""
+    order = get_object_or_404(Order, pk=pk)
+    form = TransitionForm(request.POST)
+    error = ""
+    if request.method != "POST" or not form.is_valid():
+        error = str(_("Choose an action."))
+    else:
+        target = form.cleaned_data["to"]
+        if target not in {s.value for s, _label in ACTIONS} | {ExamStatus.DISCONTINUED.value}:
+            error = str(_("This action is not available on the day list."))
+        else:
+            try:
+                exam_transition(order=order, to=target, reason=form.cleaned_data["reason"], actor=request.user)
+            except ApplicationError as exc:
+                error = exc.message
+    appointment = (
+        Appointment.objects.filter(order=order)
+        .select_related("order__patient", "order__procedure", "station")
+        .order_by("-created_at")
+        .first()
+    )
+    if request.htmx and appointment is not None:  # type: ignore[attr-defined]
+        row = _row(appointment, request.user)
+        row["error"] = error
+        return render(request, "ui/daylist/_row.html", {"row": row, "modality": request.GET.get("modality", "")})
+    if error:
+        messages.error(request, error)
+    return redirect(request.POST.get("next") or "ui:daylist")
+
+
+@requires(Action.READ)
+def station_worklist(request: HttpRequest, pk: int) -> HttpResponse:
+    """Today's worklist exactly as the gateway serves it to this station's modality."""
+    station = get_object_or_404(Station, pk=pk)
+    served, profile = station_served_worklist(station=station)
+    return render(request, "ui/daylist/served.html", {"station": station, "served": served, "profile": profile})

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from accounts.roles import Action
+from mwl_ris.lib.errors import ApplicationError
+from patients.models import Patient
+from patients.selectors import patient_list
+from patients.services import patient_create
+from scheduling.models import AppointmentStatus
+from ui.forms import PatientForm, add_service_error
+from ui.permissions import requires
+
+SEARCH_LIMIT = 25
+
+
+@requires(Action.READ)
+def patient_search(request: HttpRequest) -> HttpResponse:
+    """Search as you type: name words, Patient ID, NHIF number or phone."""
+    q = request.GET.get("q", "").strip()
+    results = list(patient_list(q=q)[:SEARCH_LIMIT]) if q else []
+    context = {"q": q, "results": results, "limit": SEARCH_LIMIT}
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "ui/patients/_results.html", context)
+    return render(request, "ui/patients/search.html", context)
+
+
+@requires(Action.MANAGE_PATIENTS)
+def patient_new(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None, initial={"family_name": request.GET.get("q", "")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = patient_create(**form.service_fields())
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Patient %(name)s registered (ID %(id)s).")
+                % {"name": patient.display_name, "id": patient.patient_id},
+            )
+            return redirect("ui:patient-detail", pk=patient.pk)
+    status = 400 if form.errors else 200
+    return render(request, "ui/patients/new.html", {"form": form}, status=status)
+
+
+@requires(Action.READ)
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient.objects.prefetch_related("identifiers"), pk=pk)
+    orders = (
+        patient.orders.select_related("procedure").prefetch_related("appointments__station").order_by("-created_at")
+    )
+    rows = []
+    for order in orders:
+        active = next((a for a in order.appointments.all() if a.status == AppointmentStatus.ACTIVE), None)
+        rows.append((order, active))
+    return render(request, "ui/patients/detail.html", {"patient": patient, "rows": rows})
