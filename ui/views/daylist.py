@@ -97,9 +97,11 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
 @requires(Action.READ)
 def daylist(request: HttpRequest) -> HttpResponse:
     context = _list_context(request)
+    stations = list(station_list())
+    used = {s.modality for s in stations}
     context.update(
-        stations=list(station_list()),
-        modalities=[(v, label) for v, label in Modality.choices if any(s.modality == v for s in station_list())],
+        stations=stations,
+        modalities=[(v, label) for v, label in Modality.choices if v in used],
         previous=context["day"] - dt.timedelta(days=1),
         next=context["day"] + dt.timedelta(days=1),
     )

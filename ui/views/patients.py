@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from mwl_ris.lib.errors import ApplicationError
-from patients.models import Patient
+from patients.models import Patient, normalise_phone
 from patients.selectors import patient_list
 from patients.services import patient_create
 from scheduling.models import AppointmentStatus
@@ -28,9 +28,24 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     return render(request, "ui/patients/search.html", context)
 
 
+def _initial_from_search(q: str) -> dict[str, str]:
+    """What the scheduler searched for, carried into the registration form:
+    a phone number, an NHIF number, or the name (family name first)."""
+    q = " ".join(q.split())
+    if not q:
+        return {}
+    phone = normalise_phone(q)
+    if phone.startswith("+255") and len(phone) == 13:
+        return {"phone": q}
+    if q.isdigit():
+        return {"nhif_number": q}
+    family, _sep, given = q.partition(" ")
+    return {"family_name": family, "given_name": given}
+
+
 @requires(Action.MANAGE_PATIENTS)
 def patient_new(request: HttpRequest) -> HttpResponse:
-    form = PatientForm(request.POST or None, initial={"family_name": request.GET.get("q", "")})
+    form = PatientForm(request.POST or None, initial=_initial_from_search(request.GET.get("q", "")))
     if request.method == "POST" and form.is_valid():
         try:
             patient = patient_create(**form.service_fields())

@@ -49,6 +49,7 @@ class Command(BaseCommand):
         procedures = self._procedures()
         patients = self._patients(rng, options["patients"])
         booked = self._appointments(rng, stations, procedures, patients, options["days"])
+        self._queue(random.Random(options["seed"] + 1), procedures, patients)
         if not options["no_users"]:
             self._users()
         self.stdout.write(
@@ -241,6 +242,22 @@ class Command(BaseCommand):
             exam_transition(order=order, to=ExamStatus.IN_PROGRESS, at=start)
         elif start - now < dt.timedelta(hours=2) and outcome < 0.5:
             exam_transition(order=order, to=ExamStatus.ARRIVED, at=min(now, start - dt.timedelta(minutes=30)))
+
+    def _queue(self, rng: random.Random, procedures: list[Procedure], patients: list[Patient]) -> None:
+        """A few orders waiting for a slot, as the HIS sends them: the scheduler's queue."""
+        for i, priority in enumerate(["stat", "urgent", "routine", "routine", "urgent", "routine"]):
+            placer = f"DEMO-QUEUE-{i + 1}"
+            procedure, patient = rng.choice(procedures), rng.choice(patients)
+            if Order.objects.filter(placer_order_number=placer).exists():
+                continue
+            order_create(
+                patient=patient,
+                procedure=procedure,
+                priority=priority,
+                referring_physician=rng.choice(demo.DOCTORS),
+                reason=rng.choice(demo.REASONS),
+                placer_order_number=placer,
+            )
 
     def _users(self) -> None:
         for name, role in USERS:

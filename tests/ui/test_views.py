@@ -1,0 +1,336 @@
+"""The web pages through Django's test client: permissions, forms and their
+errors, booking and its conflicts, the day list actions, the slip's language."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from orders.lifecycle import ExamStatus
+from orders.models import Order
+from patients.models import Patient
+from scheduling.models import Appointment, AppointmentStatus, Station
+from scheduling.services import appointment_book, closure_create, exam_transition, station_create
+from tests.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+
+def browser(user: User | None, language: str = "en") -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    client.cookies["django_language"] = language
+    return client
+
+
+def test_every_page_needs_a_login(order: Order) -> None:
+    for url in ["/dashboard/", "/patients/", "/daylist/", "/calendar/CT/", f"/orders/{order.pk}/book/", "/stations/"]:
+        response = Client().get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next="), url
+
+
+def test_a_technologist_may_not_register_patients_order_or_book(
+    technologist: User, order: Order, ct_station: Station
+) -> None:
+    client = browser(technologist)
+    assert client.get("/patients/new/").status_code == 403
+    assert client.post("/patients/new/", {"family_name": "X"}).status_code == 403
+    assert client.get(f"/patients/{order.patient_id}/orders/new/").status_code == 403
+    response = client.post(
+        f"/orders/{order.pk}/book/confirm/", {"station": ct_station.pk, "starts_at": "2026-12-01 09:00"}
+    )
+    assert response.status_code == 403
+    assert not Appointment.objects.exists()
+    assert "Your role does not allow" in client.get("/patients/new/").content.decode()
+
+
+def test_a_radiologist_reads_but_cannot_move_an_exam(radiologist: User, appointment: Appointment) -> None:
+    client = browser(radiologist)
+    page = client.get(f"/daylist/?station={appointment.station_id}")
+    assert page.status_code == 200
+    assert appointment.order.accession_number in page.content.decode()
+    assert 'value="arrived"' not in page.content.decode()  # no action buttons
+    response = client.post(f"/orders/{appointment.order_id}/transition/", {"to": "arrived"})
+    assert response.status_code == 403
+    appointment.order.refresh_from_db()
+    assert appointment.order.status == ExamStatus.SCHEDULED
+
+
+def test_only_an_admin_records_downtime(scheduler: User, admin_user: User, ct_station: Station) -> None:
+    form = {"starts_at": "2026-12-02T08:00", "ends_at": "2026-12-02T12:00", "reason": "Tube replacement"}
+    assert browser(scheduler).post(f"/stations/{ct_station.pk}/", form).status_code == 403
+    response = browser(admin_user).post(f"/stations/{ct_station.pk}/", form)
+    assert response.status_code == 302
+    closure = ct_station.closures.get()
+    assert closure.reason == "Tube replacement"
+    assert closure.starts_at == at(8, day=2)
+
+
+def test_registration_shows_each_field_error_and_keeps_the_input(scheduler: User) -> None:
+    response = browser(scheduler).post(
+        "/patients/new/",
+        {"family_name": "", "given_name": "Rehema", "phone": "12345", "language": "sw", "birth_date_precision": "day"},
+    )
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert "family_name" in form.errors
+    assert 'value="Rehema"' in response.content.decode()
+    assert not Patient.objects.exists()
+
+
+def test_a_bad_phone_number_is_reported_on_the_phone_field(scheduler: User) -> None:
+    response = browser(scheduler).post(
+        "/patients/new/",
+        {"family_name": "Mushi", "phone": "0712 34", "language": "sw", "birth_date_precision": "day"},
+    )
+    assert response.status_code == 400
+    assert "phone" in response.context["form"].errors
+    assert not Patient.objects.exists()
+
+
+def test_registration_creates_the_patient_with_the_nhif_number(scheduler: User) -> None:
+    response = browser(scheduler).post(
+        "/patients/new/",
+        {
+            "family_name": "Mushi",
+            "given_name": "Rehema",
+            "sex": "F",
+            "phone": "0754 111 222",
+            "nhif_number": "123456789012",
+            "language": "sw",
+            "birth_date_precision": "day",
+        },
+    )
+    patient = Patient.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/patients/{patient.pk}/"
+    assert patient.phone == "+255754111222"
+    assert patient.patient_id.startswith("RIS")
+    assert patient.identifiers.get().value == "123456789012"
+
+
+def test_patient_search_answers_htmx_with_the_rows_only(scheduler: User, patient: Patient) -> None:
+    client = browser(scheduler)
+    partial = client.get("/patients/?q=neema mwak", HTTP_HX_REQUEST="true").content.decode()
+    assert "Mwakyusa".upper() in partial
+    assert "<html" not in partial
+    assert "MWAKYUSA" in client.get("/patients/?q=0712345678").content.decode()
+    assert "No patient found" in client.get("/patients/?q=nobody").content.decode()
+
+
+def test_an_order_is_created_and_leads_to_its_booking_page(scheduler: User, patient: Patient, ct_head: Any) -> None:
+    response = browser(scheduler).post(
+        f"/patients/{patient.pk}/orders/new/",
+        {"procedure": ct_head.pk, "priority": "urgent", "referring_physician": "Dr Kimaro", "reason": "Headache"},
+    )
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/orders/{order.pk}/book/"
+    assert (order.priority, order.status, order.created_by) == ("urgent", ExamStatus.REQUESTED, scheduler)
+
+
+def test_an_order_without_an_examination_is_refused_on_that_field(scheduler: User, patient: Patient) -> None:
+    response = browser(scheduler).post(f"/patients/{patient.pk}/orders/new/", {"priority": "routine"})
+    assert response.status_code == 400
+    assert "procedure" in response.context["form"].errors
+    assert not Order.objects.exists()
+
+
+def test_the_booking_page_offers_exactly_the_slots_where_the_exam_fits(
+    scheduler: User, appointment: Appointment, make_order: Any
+) -> None:
+    # CT_ROOM3 opens 08:00; 09:00-09:30 is taken; the new exam lasts 30 minutes; it is 07:00.
+    order = make_order()
+    page = browser(scheduler).get(f"/orders/{order.pk}/book/?date=2026-12-01")
+    grid = page.context["grid"]
+    bookable = [f"{c.start.astimezone(at(0).tzinfo):%H:%M}" for _t, row in grid.table for c in row if c and c.bookable]
+    assert bookable[:6] == ["08:00", "08:15", "08:30", "09:30", "09:45", "10:00"]
+    assert bookable[-1] == "16:30"
+    suggestions = page.context["suggestions"]
+    assert [f"{s[1].astimezone(at(0).tzinfo):%H:%M}" for s in suggestions[:4]] == ["08:00", "08:15", "08:30", "09:30"]
+
+
+def test_booking_a_taken_slot_names_the_appointment_that_holds_it(
+    scheduler: User, appointment: Appointment, make_order: Any
+) -> None:
+    order = make_order()
+    client = browser(scheduler)
+    form = {"station": appointment.station_id, "starts_at": "2026-12-01 09:15"}
+    response = client.post(f"/orders/{order.pk}/book/confirm/", form)
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "Not booked: the slot is taken." in text
+    assert appointment.order.accession_number in text
+    order.refresh_from_db()
+    assert order.status == ExamStatus.REQUESTED
+    ok = client.post(f"/orders/{order.pk}/book/confirm/", {**form, "starts_at": "2026-12-01 09:30"})
+    assert ok.status_code == 302
+    booked = Appointment.objects.get(order=order)
+    assert ok["Location"] == f"/appointments/{booked.pk}/"
+    assert booked.starts_at == at(9, 30)
+
+
+def test_booking_outside_opening_hours_is_refused_with_the_reason(
+    scheduler: User, make_order: Any, ct_station: Station
+) -> None:
+    order = make_order()
+    response = browser(scheduler).post(
+        f"/orders/{order.pk}/book/confirm/", {"station": ct_station.pk, "starts_at": "2026-12-01 18:00"}
+    )
+    assert response.status_code == 400
+    assert "opening hours" in response.content.decode()
+    assert not Appointment.objects.filter(order=order).exists()
+
+
+def test_reschedule_moves_the_appointment_and_keeps_the_reason(scheduler: User, appointment: Appointment) -> None:
+    response = browser(scheduler).post(
+        f"/appointments/{appointment.pk}/reschedule/",
+        {"station": appointment.station_id, "starts_at": "2026-12-02 10:00", "reason": "Patient asked"},
+    )
+    appointment.refresh_from_db()
+    assert response.status_code == 302
+    assert appointment.status == AppointmentStatus.RESCHEDULED
+    assert appointment.cancel_reason == "Patient asked"
+    assert appointment.replaced_by is not None
+    assert appointment.replaced_by.starts_at == at(10, day=2)
+
+
+def test_cancel_needs_a_reason_and_frees_the_slot(scheduler: User, appointment: Appointment) -> None:
+    client = browser(scheduler)
+    refused = client.post(f"/appointments/{appointment.pk}/cancel/", {"reason": ""})
+    assert refused.status_code == 400
+    assert "reason" in refused.context["cancel_form"].errors
+    done = client.post(f"/appointments/{appointment.pk}/cancel/", {"reason": "Referring doctor cancelled"})
+    appointment.refresh_from_db()
+    assert done.status_code == 302
+    assert appointment.status == AppointmentStatus.CANCELLED
+
+
+def test_day_list_actions_return_the_updated_row(technologist: User, appointment: Appointment) -> None:
+    client = browser(technologist)
+    url = f"/orders/{appointment.order_id}/transition/"
+    row = client.post(url, {"to": "arrived"}, HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="exam-{appointment.order_id}"' in row
+    assert "Arrived" in row
+    assert 'value="in_progress"' in row
+    assert 'value="arrived"' not in row
+    appointment.order.refresh_from_db()
+    assert appointment.order.status == ExamStatus.ARRIVED
+    assert appointment.order.arrived_at is not None
+
+
+def test_an_impossible_step_shows_the_refusal_in_the_row_and_changes_nothing(
+    technologist: User, appointment: Appointment
+) -> None:
+    client = browser(technologist)
+    row = client.post(
+        f"/orders/{appointment.order_id}/transition/", {"to": "completed"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "cannot become completed" in row
+    appointment.order.refresh_from_db()
+    assert appointment.order.status == ExamStatus.SCHEDULED
+
+
+def test_discontinuing_needs_a_reason(technologist: User, appointment: Appointment) -> None:
+    exam_transition(order=appointment.order, to=ExamStatus.IN_PROGRESS)
+    client = browser(technologist)
+    url = f"/orders/{appointment.order_id}/transition/"
+    row = client.post(url, {"to": "discontinued"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Give a reason" in row
+    client.post(url, {"to": "discontinued", "reason": "Patient unwell"}, HTTP_HX_REQUEST="true")
+    appointment.order.refresh_from_db()
+    assert (appointment.order.status, appointment.order.status_reason) == (ExamStatus.DISCONTINUED, "Patient unwell")
+
+
+def test_the_day_list_polls_for_its_rows(technologist: User, appointment: Appointment) -> None:
+    client = browser(technologist)
+    page = client.get(f"/daylist/?station={appointment.station_id}").content.decode()
+    assert 'hx-trigger="every 10s' in page
+    exam_transition(order=appointment.order, to=ExamStatus.ARRIVED)  # from elsewhere (MPPS, another console)
+    rows = client.get(f"/daylist/rows/?station={appointment.station_id}").content.decode()
+    assert "<html" not in rows
+    assert "Arrived" in rows
+    assert "waiting 0 min" in rows
+
+
+def test_the_slip_is_in_the_patients_language(scheduler: User, appointment: Appointment) -> None:
+    procedure = appointment.order.procedure
+    procedure.preparation = "Do not eat for 6 hours."
+    procedure.preparation_sw = "Usile kwa saa 6."
+    procedure.save()
+    patient = appointment.order.patient
+    patient.language = "sw"
+    patient.save()
+    english_user = browser(scheduler, language="en")
+    slip = english_user.get(f"/appointments/{appointment.pk}/slip/").content.decode()
+    assert "Kadi ya miadi" in slip
+    assert "Usile kwa saa 6." in slip
+    assert "Jumanne" in slip  # Tuesday 1 December
+    patient.language = "en"
+    patient.save()
+    slip = english_user.get(f"/appointments/{appointment.pk}/slip/").content.decode()
+    assert "Appointment slip" in slip
+    assert "Do not eat for 6 hours." in slip
+
+
+def test_pages_follow_the_chosen_language(scheduler: User, appointment: Appointment) -> None:
+    page = browser(scheduler, language="sw").get("/dashboard/").content.decode()
+    assert 'lang="sw"' in page
+    assert "Muhtasari" in page
+    assert "Dashboard" not in page
+
+
+def test_the_dashboard_counts_today_per_modality(scheduler: User, appointment: Appointment, make_order: Any) -> None:
+    exam_transition(order=appointment.order, to=ExamStatus.ARRIVED, at=at(8, 50))
+    exam_transition(order=appointment.order, to=ExamStatus.IN_PROGRESS, at=at(9, 10))
+    exam_transition(order=appointment.order, to=ExamStatus.COMPLETED, at=at(9, 30))
+    second = make_order()
+    appointment_book(order=second, station=appointment.station, starts_at=at(10))
+    exam_transition(order=second, to=ExamStatus.ARRIVED, at=at(6, 45))
+    page = browser(scheduler).get("/dashboard/")
+    ((label, ct),) = page.context["summaries"]
+    assert label == "Computed tomography"
+    assert (ct.booked, ct.waiting, ct.done, ct.no_show) == (2, 1, 1, 0)
+    assert ct.average_wait == 20
+    assert ct.longest_current_wait == 15  # arrived 06:45, it is 07:00
+
+
+def test_downtime_lists_the_hit_appointments_and_moves_them(
+    scheduler: User, appointment: Appointment, ct_station: Station
+) -> None:
+    spare = station_create(name="CT 2", modality="CT", ae_title="CT_ROOM9")
+    closure = closure_create(station=ct_station, starts_at=at(8), ends_at=at(13), reason="Tube failure")
+    client = browser(scheduler)
+    page = client.get(f"/closures/{closure.pk}/")
+    assert [a.pk for a in page.context["affected"]] == [appointment.pk]
+    moved = client.post(f"/closures/{closure.pk}/")
+    (result,) = moved.context["results"]
+    assert result.new is not None
+    # the earliest free slot of a CT station: the spare scanner (open around the clock) right away
+    assert (result.new.station, result.new.starts_at) == (spare, at(9))
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.RESCHEDULED
+    assert moved.context["affected"] == []
+
+
+def test_the_modality_view_shows_what_the_gateway_serves(technologist: User, appointment: Appointment) -> None:
+    page = browser(technologist).get(f"/stations/{appointment.station_id}/worklist/")
+    served = page.context["served"]
+    assert [s.item.accession_number for s in served] == [appointment.order.accession_number]
+    assert served[0].name_as_sent == "Mwakyusa^Neema^Joseph"
+    exam_transition(order=appointment.order, to=ExamStatus.CANCELLED, reason="x")
+    assert browser(technologist).get(f"/stations/{appointment.station_id}/worklist/").context["served"] == []
+
+
+def test_a_past_appointment_is_not_offered(scheduler: User, make_order: Any, ct_station: Station) -> None:
+    order = make_order()
+    page = browser(scheduler).get(f"/orders/{order.pk}/book/?date=2026-11-30")
+    assert not [c for _t, row in page.context["grid"].table for c in row if c and c.bookable]
+    assert all(s[1] >= at(7) for s in page.context["suggestions"])
+    assert page.context["suggestions"][0][1] - at(8) < dt.timedelta(minutes=1)
