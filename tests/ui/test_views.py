@@ -214,8 +214,11 @@ def test_cancel_needs_a_reason_and_frees_the_slot(scheduler: User, appointment: 
 
 def test_day_list_actions_return_the_updated_row(technologist: User, appointment: Appointment) -> None:
     client = browser(technologist)
+    page = client.get(f"/daylist/?station={appointment.station_id}").content.decode()
     url = f"/orders/{appointment.order_id}/transition/"
     row = client.post(url, {"to": "arrived"}, HTTP_HX_REQUEST="true").content.decode()
+    before = page.split(f'id="exam-{appointment.order_id}"')[1].split("</tr>")[0]
+    assert row.count("<td") == before.count("<td")  # the swapped row keeps the table's columns
     assert f'id="exam-{appointment.order_id}"' in row
     assert "Arrived" in row
     assert 'value="in_progress"' in row
@@ -334,3 +337,14 @@ def test_a_past_appointment_is_not_offered(scheduler: User, make_order: Any, ct_
     assert not [c for _t, row in page.context["grid"].table for c in row if c and c.bookable]
     assert all(s[1] >= at(7) for s in page.context["suggestions"])
     assert page.context["suggestions"][0][1] - at(8) < dt.timedelta(minutes=1)
+
+
+def test_a_plain_form_post_goes_back_to_the_day_list_but_never_off_site(
+    technologist: User, appointment: Appointment
+) -> None:
+    client = browser(technologist)
+    url = f"/orders/{appointment.order_id}/transition/"
+    back = client.post(url, {"to": "arrived", "next": f"/daylist/?station={appointment.station_id}"})
+    assert back["Location"] == f"/daylist/?station={appointment.station_id}"
+    away = client.post(url, {"to": "in_progress", "next": "https://evil.example/"})
+    assert away["Location"] == "/daylist/"

@@ -8,7 +8,9 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import Action, user_can
@@ -84,6 +86,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "rows": rows,
         "station": station,
+        "show_station": station is None,
         "modality": modality,
         "shown": shown,
         "day": day,
@@ -143,10 +146,13 @@ def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and appointment is not None:  # type: ignore[attr-defined]
         row = _row(appointment, request.user)
         row["error"] = error
-        return render(request, "ui/daylist/_row.html", {"row": row, "modality": request.GET.get("modality", "")})
+        return render(request, "ui/daylist/_row.html", {"row": row, "show_station": bool(request.POST.get("show_station"))})
     if error:
         messages.error(request, error)
-    return redirect(request.POST.get("next") or "ui:daylist")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("ui:daylist")
+    return redirect(back)
 
 
 @requires(Action.READ)
