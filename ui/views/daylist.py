@@ -146,7 +146,8 @@ def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx and appointment is not None:  # type: ignore[attr-defined]
         row = _row(appointment, request.user)
         row["error"] = error
-        return render(request, "ui/daylist/_row.html", {"row": row, "show_station": bool(request.POST.get("show_station"))})
+        context = {"row": row, "show_station": bool(request.POST.get("show_station"))}
+        return render(request, "ui/daylist/_row.html", context)
     if error:
         messages.error(request, error)
     back = request.POST.get("next", "")
