@@ -87,3 +87,5 @@ SPS_LEVEL = _keys(
 QUERY_META = frozenset({"SpecificCharacterSet", "TimezoneOffsetFromUTC", "QueryRetrieveLevel"})
 
 CODE_KEYS = ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")
+
+MPPS_SOP_CLASS = "1.2.840.10008.3.1.2.3.3"  # Modality Performed Procedure Step

@@ -113,3 +113,58 @@ class AssociationRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.calling_ae_title} {self.outcome}"
+
+
+class PpsStatus(models.TextChoices):
+    """Performed Procedure Step Status (0040,0252)."""
+
+    IN_PROGRESS = "IN PROGRESS", _("In progress")
+    COMPLETED = "COMPLETED", _("Completed")
+    DISCONTINUED = "DISCONTINUED", _("Discontinued")
+
+
+class PerformedProcedureStep(models.Model):
+    """An MPPS instance a modality created (N-CREATE) and finished (N-SET).
+
+    Linked to the order it performed through the Scheduled Step Attributes
+    Sequence; one that matched nothing (an exam done at the scanner without
+    a booking) stays unmatched until a user links it to an order."""
+
+    sop_instance_uid = models.CharField(_("SOP Instance UID"), max_length=64, unique=True)
+    status = models.CharField(_("status"), max_length=16, choices=PpsStatus.choices)
+    order = models.ForeignKey(
+        "orders.Order",
+        verbose_name=_("order"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="performed_steps",
+    )
+    calling_ae_title = models.CharField(_("from (calling AE title)"), max_length=16)
+    performed_station_ae_title = models.CharField(_("performed station AE title"), max_length=16, blank=True)
+    pps_id = models.CharField(_("performed procedure step ID"), max_length=16, blank=True)
+    patient_name = models.CharField(_("patient name (as sent)"), max_length=200, blank=True)
+    patient_id_value = models.CharField(_("Patient ID (as sent)"), max_length=64, blank=True)
+    accession_number = models.CharField(_("accession number (as sent)"), max_length=16, blank=True)
+    study_instance_uid = models.CharField(_("study instance UID (as sent)"), max_length=64, blank=True)
+    sps_id = models.CharField(_("scheduled step ID (as sent)"), max_length=16, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    discontinuation_reason = models.CharField(_("discontinuation reason"), max_length=200, blank=True)
+    series = models.JSONField(_("performed series"), default=list, blank=True)
+    attributes = models.JSONField(_("attributes (DICOM JSON)"), default=dict, blank=True)
+    stale = models.BooleanField(_("unmatched for too long"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("performed procedure step (MPPS)")
+        verbose_name_plural = _("performed procedure steps (MPPS)")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["order"], name="mpps_order_idx"),
+            models.Index(fields=["created_at"], condition=models.Q(order__isnull=True), name="mpps_unmatched_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"MPPS {self.pps_id or self.sop_instance_uid} {self.status}"

@@ -23,11 +23,15 @@ from pynetdicom import association as pynetdicom_association
 from pynetdicom import service_class as pynetdicom_service_class
 from pynetdicom.transport import ThreadedAssociationServer
 
+from audit.context import acting_as
+from audit.models import Interface
+from audit.services import audit_record
 from dicom_gateway import status
 from dicom_gateway.encoding import EncodedDataset, ProfileSettings
 from dicom_gateway.find import FindOutcome, failure, find_worklist
-from dicom_gateway.keys import MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
+from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery
+from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
@@ -174,6 +178,20 @@ class QueryRecorder:
     def _write_query(self, row: dict[str, Any]) -> None:
         # The query is turned into DICOM JSON here, off the association's thread.
         identifier = row.pop("identifier")
+        keys = row.pop("keys", "")
+        peer = row["peer"]
+        audit_record(
+            "c-find",
+            object_type="dicom_gateway.CapturedQuery",
+            ae_title=row["calling_ae_title"],
+            summary=f"keys={keys or '-'} matches={row['matches']} status=0x{row['status']:04X} "
+            f"ms={row['duration_ms']:.1f}",
+            after={"matches": row["matches"], "status": row["status"], "ms": round(row["duration_ms"], 1)},
+            at=row["received_at"],
+            interface=Interface.DICOM,
+            actor=row["calling_ae_title"],
+            ip=peer,
+        )
         CapturedQuery.objects.create(**row, identifier=_identifier_json(identifier) if identifier is not None else {})
         mine = CapturedQuery.objects.filter(calling_ae_title=row["calling_ae_title"])
         keep = list(mine.order_by("-received_at", "-pk").values_list("pk", flat=True)[: self.keep_per_ae])
@@ -181,6 +199,17 @@ class QueryRecorder:
 
     def _write_association(self, row: dict[str, Any]) -> None:
         AssociationRecord.objects.create(**row)
+        if row["outcome"] != AssociationOutcome.ACCEPTED:
+            audit_record(
+                f"association-{row['outcome']}"[:32],
+                object_type="dicom_gateway.AssociationRecord",
+                ae_title=row["calling_ae_title"],
+                summary=f"called {row['called_ae_title']}: {row['reason']}",
+                at=row["at"],
+                interface=Interface.DICOM,
+                actor=row["calling_ae_title"],
+                ip=row["peer"],
+            )
         self._written += 1
         if self._written % self.PRUNE_EVERY == 1:
             cutoff = timezone.now() - dt.timedelta(days=self.association_days)
@@ -293,6 +322,7 @@ class Gateway:
         self.ae.maximum_associations = 64
         self.ae.add_supported_context(VERIFICATION_SOP_CLASS)
         self.ae.add_supported_context(MWL_FIND_SOP_CLASS)
+        self.ae.add_supported_context(MPPS_SOP_CLASS)
         self.server: ThreadedAssociationServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -300,6 +330,8 @@ class Gateway:
         return [
             (evt.EVT_C_ECHO, self.handle_echo),
             (evt.EVT_C_FIND, self.handle_find),
+            (evt.EVT_N_CREATE, self.handle_n_create),
+            (evt.EVT_N_SET, self.handle_n_set),
             (evt.EVT_CONN_OPEN, self.handle_connection),
             (evt.EVT_ACCEPTED, self.handle_accepted),
             (evt.EVT_REJECTED, self.handle_rejected),
@@ -413,6 +445,7 @@ class Gateway:
             )
             connection.close()
             self.recorder.record(
+                keys=",".join(f"{k}:{v}" for k, v in outcome.summary.items()),
                 calling_ae_title=calling[:16],
                 peer=_peer(event)[:64],
                 identifier=identifier,
@@ -421,3 +454,47 @@ class Gateway:
                 duration_ms=elapsed,
                 received_at=received_at,
             )
+
+    # --- MPPS (N-CREATE / N-SET) ----------------------------------------------------
+
+    def _mpps(self, event: Any, operation: str) -> tuple[Any, Any]:
+        calling = event.assoc.requestor.ae_title.strip()
+        request = event.request
+        close_old_connections()
+        try:
+            with acting_as(Interface.DICOM, calling, ip=_peer(event)):
+                try:
+                    dataset = event.attribute_list if operation == "N-CREATE" else event.modification_list
+                except Exception as exc:  # noqa: BLE001 - an undecodable dataset is the caller's
+                    answer = Answer(status.INVALID_ATTRIBUTE_VALUE, f"Dataset cannot be decoded: {type(exc).__name__}")
+                else:
+                    if operation == "N-CREATE":
+                        answer = mpps_create(
+                            sop_instance_uid=request.AffectedSOPInstanceUID,
+                            attributes=dataset,
+                            calling_ae=calling,
+                        )
+                    else:
+                        answer = mpps_set(
+                            sop_instance_uid=request.RequestedSOPInstanceUID, modifications=dataset, calling_ae=calling
+                        )
+        except DatabaseError:
+            logger.exception("MPPS %s from %s failed", operation, calling)
+            answer = Answer(status.PROCESSING_FAILURE, "RIS database unavailable; try again shortly")
+        finally:
+            connection.close()
+        logger.info(
+            "MPPS %s peer=%s calling_ae=%s status=0x%04X%s",
+            operation,
+            _peer(event),
+            calling,
+            answer.status,
+            f" comment={answer.comment}" if answer.comment else "",
+        )
+        return answer.status_dataset(), answer.dataset
+
+    def handle_n_create(self, event: Any) -> tuple[Any, Any]:
+        return self._mpps(event, "N-CREATE")
+
+    def handle_n_set(self, event: Any) -> tuple[Any, Any]:
+        return self._mpps(event, "N-SET")

@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit.models import Interface
+from audit.services import audit_record
 from hl7_interface.ack import control_id_next, escape, timestamp
 from hl7_interface.models import DeliveryState, Destination, OutboundMessage
 from orders.models import Order
@@ -190,6 +192,7 @@ def outbound_deliver(*, destination: Destination, limit: int = 200) -> dt.dateti
                 OutboundMessage.objects.filter(pk=message.pk).update(
                     state=DeliveryState.SENT, attempts=attempts, ack_code=code, sent_at=timezone.now(), last_error=""
                 )
+                _audit_sent(message, destination, DeliveryState.SENT, code, "")
                 continue
             gave_up = attempts >= settings.HL7_OUTBOUND_MAX_ATTEMPTS
             next_at = timezone.now() + backoff(attempts)
@@ -200,6 +203,7 @@ def outbound_deliver(*, destination: Destination, limit: int = 200) -> dt.dateti
                 last_error=error[:1000],
                 next_attempt_at=next_at,
             )
+            _audit_sent(message, destination, DeliveryState.FAILED if gave_up else DeliveryState.RETRYING, code, error)
             logger.warning(
                 "HL7 outbound to %s failed (attempt %d%s): %s",
                 destination.name,
@@ -231,4 +235,17 @@ def destinations_due() -> list[int]:
         )
         .values_list("destination_id", flat=True)
         .distinct()
+    )
+
+
+def _audit_sent(message: OutboundMessage, destination: Destination, state: str, code: str, error: str) -> None:
+    audit_record(
+        "hl7-out",
+        object_type="hl7_interface.OutboundMessage",
+        object_id=message.pk,
+        summary=f"ORM^O01 {message.control_id} to {destination.name}: {state} {code}"[:300],
+        after={"state": state, "ack_code": code, "error": error[:200]},
+        interface=Interface.HL7,
+        actor=destination.name,
+        ip=f"{destination.host}:{destination.port}",
     )

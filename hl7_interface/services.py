@@ -20,6 +20,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.context import acting_as
+from audit.models import Interface
+from audit.services import audit_record
 from hl7_interface import parsing
 from hl7_interface.ack import build_ack
 from hl7_interface.models import InboundMessage, InboundStatus, ProcedureCodeMap
@@ -311,7 +314,7 @@ def message_reject(
     """Keep a message we cannot read (bad framing, bad MSH, undecodable) and NACK it with AR."""
     envelope = parsing.peek_envelope(raw)
     ack = build_ack(code="AR", acknowledged=envelope, text=reason, error_code=code, location=location)
-    InboundMessage.objects.create(
+    row = InboundMessage.objects.create(
         peer=peer[:64],
         raw=raw,
         text=raw.decode("latin-1"),
@@ -324,6 +327,7 @@ def message_reject(
         ack_code="AR",
         ack=ack,
     )
+    _audit_message(row)
     logger.warning("HL7 rejected peer=%s control_id=%s reason=%s", peer, envelope.get("control_id", ""), reason)
     return ack.encode("ascii", errors="replace")
 
@@ -331,7 +335,15 @@ def message_reject(
 def message_receive(*, raw: bytes, peer: str) -> bytes:
     """Store, apply and acknowledge one message; returns the ACK to send.
     Raises only when the message could not even be stored (database down):
-    the listener then sends nothing and the sender retries."""
+    the listener then sends nothing and the sender retries. Everything it
+    changes is audited as done by the sending application, from its address."""
+    envelope = parsing.peek_envelope(raw)
+    sender = f"{envelope.get('sending_application', '')}|{envelope.get('sending_facility', '')}"
+    with acting_as(Interface.HL7, sender, ip=peer.rsplit(":", 1)[0]):
+        return _receive(raw=raw, peer=peer)
+
+
+def _receive(*, raw: bytes, peer: str) -> bytes:
     try:
         envelope, message, text = parsing.decode(raw)
     except Rejected as exc:
@@ -359,10 +371,23 @@ def message_receive(*, raw: bytes, peer: str) -> bytes:
     return _process(row.pk, envelope.codec, (envelope, message))
 
 
+def _audit_message(row: InboundMessage) -> None:
+    """One audit record per inbound message: type, control ID, outcome (no message text)."""
+    audit_record(
+        "hl7-in",
+        object_type="hl7_interface.InboundMessage",
+        object_id=row.pk,
+        patient_id=row.patient.patient_id if row.patient_id and row.patient else "",
+        summary=f"{row.message_type} control_id={row.control_id} {row.status} ack={row.ack_code}"[:300],
+        after={"status": row.status, "ack_code": row.ack_code, "error": row.error[:200]},
+    )
+
+
 def _answer_duplicate(row: InboundMessage, first: InboundMessage, envelope: Envelope) -> bytes:
     row.status, row.duplicate_of, row.ack_code, row.ack = InboundStatus.DUPLICATE, first, first.ack_code, first.ack
     row.processed_at = timezone.now()
     row.save()
+    _audit_message(row)
     logger.info("HL7 duplicate control_id=%s sender=%s first=%s", row.control_id, row.sender, first.pk)
     return _ack_bytes(first.ack, envelope.codec)
 
@@ -396,6 +421,7 @@ def _process(pk: int, codec: str, parsed: tuple[Envelope, Any] | None = None) ->
             _mark_error(row, ack_info, f"Internal error: {type(exc).__name__}", parsing.INTERNAL_ERROR, "")
         row.processed_at = timezone.now()
         row.save()
+        _audit_message(row)
     logger.info(
         "HL7 %s control_id=%s type=%s ack=%s%s",
         row.status,

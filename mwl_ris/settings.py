@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "worklist",
     "dicom_gateway",
     "hl7_interface",
+    "audit",
+    "reminders",
     "ui",
 ]
 
@@ -68,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -261,12 +264,47 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+
+def _every(task: str, seconds: float) -> dict[str, object]:
+    """A periodic task; a run not started within its interval is dropped (the next one comes)."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+
+# --- Audit trail, expiry and reminders (the Celery jobs) -------------------------
+# The audit trail is always on; switching it off exists only to measure its cost (bench/audit_overhead.py).
+AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
+# Where closed days of the audit trail are exported (gzipped JSON lines, one file per day).
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit"))
+# Days the audit trail stays in the database; older days are pruned after a verified export.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
+# A scheduled exam never started this many hours after its start leaves the worklist (no-show).
+WORKLIST_EXPIRY_GRACE_HOURS = env_int("WORKLIST_EXPIRY_GRACE_HOURS", 12, minimum=1)
+# Completed and discontinued exams stay on the (not served) worklist projection this long.
+WORKLIST_DONE_RETENTION_HOURS = env_int("WORKLIST_DONE_RETENTION_HOURS", 48, minimum=1)
+# An MPPS that matched no order is flagged stale after this many hours.
+MPPS_UNMATCHED_STALE_HOURS = env_int("MPPS_UNMATCHED_STALE_HOURS", 24, minimum=1)
+# Appointment reminders: the sender (dotted path) and when the day-before reminders go out (local hour).
+REMINDER_SENDER = env_str("REMINDER_SENDER", "reminders.senders.LogSender")
+REMINDER_HOUR = env_int("REMINDER_HOUR", 10, minimum=0, maximum=23)
+# The HTTP SMS gateway adapter (reminders.senders.HttpSmsSender): URL, auth header and JSON body template.
+REMINDER_SMS_URL = env_str("REMINDER_SMS_URL", "")
+REMINDER_SMS_AUTH_HEADER = env_str("REMINDER_SMS_AUTH_HEADER", "")
+REMINDER_SMS_BODY = env_str("REMINDER_SMS_BODY", '{"to": "{phone}", "message": "{text}"}')
+
 CELERY_BEAT_SCHEDULE = {
-    "hl7-outbound-sweep": {
-        "task": "hl7_interface.tasks.hl7_outbound_sweep_task",
-        "schedule": float(env_int("HL7_OUTBOUND_SWEEP_SECONDS", 60, minimum=5)),
-        "options": {"expires": float(env_int("HL7_OUTBOUND_SWEEP_SECONDS", 60, minimum=5))},
-    },
+    "hl7-outbound-sweep": _every(
+        "hl7_interface.tasks.hl7_outbound_sweep_task", float(env_int("HL7_OUTBOUND_SWEEP_SECONDS", 60, minimum=5))
+    ),
+    "audit-seal": _every("audit.tasks.audit_seal_task", float(env_int("AUDIT_SEAL_SECONDS", 10, minimum=1))),
+    "audit-verify": _every("audit.tasks.audit_verify_task", float(env_int("AUDIT_VERIFY_SECONDS", 3600, minimum=60))),
+    "audit-export-prune": _every(
+        "audit.tasks.audit_export_and_prune_task", float(env_int("AUDIT_EXPORT_SECONDS", 3600, minimum=60))
+    ),
+    "worklist-expiry": _every(
+        "scheduling.tasks.worklist_expiry_task", float(env_int("WORKLIST_EXPIRY_SECONDS", 300, minimum=10))
+    ),
+    "reminders": _every("reminders.tasks.reminders_send_task", float(env_int("REMINDER_SECONDS", 900, minimum=60))),
 }
 
 LOGGING = {

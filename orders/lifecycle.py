@@ -34,7 +34,8 @@ TRANSITIONS: dict[ExamStatus, frozenset[ExamStatus]] = {
     S.REQUESTED: frozenset({S.SCHEDULED, S.CANCELLED}),
     # A modality may start an exam (MPPS) without the patient being marked arrived.
     S.SCHEDULED: frozenset({S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.CANCELLED, S.NO_SHOW}),
-    S.ARRIVED: frozenset({S.SCHEDULED, S.IN_PROGRESS, S.CANCELLED}),
+    # An arrived patient who left before the exam (or was never called in) is a no-show too.
+    S.ARRIVED: frozenset({S.SCHEDULED, S.IN_PROGRESS, S.CANCELLED, S.NO_SHOW}),
     S.IN_PROGRESS: frozenset({S.COMPLETED, S.DISCONTINUED}),
     S.NO_SHOW: frozenset({S.SCHEDULED, S.CANCELLED}),
     S.COMPLETED: frozenset(),

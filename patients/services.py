@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
 from orders.accession import counter_next
@@ -128,6 +129,15 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
     )
     Patient.objects.filter(pk=source.pk).update(merged_into=target)
     source.merged_into = target
+    audit_record(
+        "merge",
+        object_type="patients.Patient",
+        object_id=source.pk,
+        patient_id=source.patient_id,
+        summary=f"{source.patient_id} merged into {target.patient_id} ({moved} orders moved)",
+        before={"merged_into": None},
+        after={"merged_into": target.pk, "target_patient_id": target.patient_id, "orders_moved": moved},
+    )
     merge = PatientMerge.objects.create(
         source=source,
         target=target,

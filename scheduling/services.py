@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
+from audit.services import audit_record
+from audit.signals import patient_id_of
 from hl7_interface.outbound import outbound_status_queue
 from mwl_ris.lib.errors import ApplicationError, Conflict, PermissionRefused
 from mwl_ris.lib.validation import full_clean_or_raise
@@ -137,13 +139,40 @@ def _set_order_status(order: Order, target: str, reason: str = "", at: dt.dateti
         fields[stamp] = at or now
     elif target == ExamStatus.SCHEDULED:  # rebooked: the next visit starts afresh
         fields.update(arrived_at=None, started_at=None, ended_at=None)
+    previous = order.status
     changed = Order.objects.filter(pk=order.pk, status=order.status).update(**fields)
     if changed != 1:
         raise Conflict(_("The exam's status was changed by someone else meanwhile; reload and try again."))
     for name, value in fields.items():
         setattr(order, name, value)
+    audit_record(
+        "status",
+        object_type="orders.Order",
+        object_id=order.pk,
+        patient_id=patient_id_of(order),
+        summary=f"{order.accession_number}: {previous} -> {target}" + (f" ({reason[:100]})" if reason else ""),
+        before={"status": previous},
+        after={k: v for k, v in fields.items() if k != "updated_at"},
+    )
     # The order placer hears of it (HL7 outbox, delivered by Celery after commit).
     outbound_status_queue(order=order, status=target)
+
+
+def _appointment_set(appointment: Appointment, **fields: Any) -> None:
+    """Change an appointment's status columns in place, with its audit record."""
+    before = {k: getattr(appointment, k) for k in fields}
+    Appointment.objects.filter(pk=appointment.pk).update(**fields, updated_at=timezone.now())
+    audit_record(
+        "update",
+        object_type="scheduling.Appointment",
+        object_id=appointment.pk,
+        patient_id=patient_id_of(appointment),
+        summary=str(appointment),
+        before=before,
+        after=fields,
+    )
+    for name, value in fields.items():
+        setattr(appointment, name, value)
 
 
 def _lock_station(station: Station) -> None:
@@ -279,9 +308,7 @@ def appointment_reschedule(
             actor=actor,
         )
         # Free the old slot first so a small move that overlaps it is allowed.
-        Appointment.objects.filter(pk=old.pk).update(
-            status=AppointmentStatus.RESCHEDULED, cancel_reason=reason[:200], updated_at=timezone.now()
-        )
+        _appointment_set(old, status=AppointmentStatus.RESCHEDULED, cancel_reason=reason[:200])
         new = _insert_slot(
             order=order,
             station=target_station,
@@ -290,7 +317,7 @@ def appointment_reschedule(
             override_reason=override_reason,
             actor=actor,
         )
-        Appointment.objects.filter(pk=old.pk).update(replaced_by=new)
+        _appointment_set(old, replaced_by_id=new.pk)
         if order.status != ExamStatus.SCHEDULED:
             _set_order_status(order, ExamStatus.SCHEDULED, reason)
         worklist_item_sync(order=order)
@@ -316,9 +343,8 @@ def exam_transition(
         raise ApplicationError(_("Give a reason for cancelling or discontinuing."), code="reason_required")
     freed = {ExamStatus.CANCELLED: AppointmentStatus.CANCELLED, ExamStatus.NO_SHOW: AppointmentStatus.NO_SHOW}
     if target in freed:
-        Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE).update(
-            status=freed[target], cancel_reason=reason[:200], updated_at=timezone.now()
-        )
+        for held in Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE):
+            _appointment_set(held, status=freed[target], cancel_reason=reason[:200])
     _set_order_status(locked, target, reason, at=at)
     worklist_item_sync(order=locked)
     order.status, order.status_reason = locked.status, locked.status_reason
@@ -427,3 +453,35 @@ def closure_reschedule_affected(*, closure: Closure, actor: Any = None, days: in
         else:
             results.append(MoveResult(appointment, new))
     return results
+
+
+# --- expiry (Celery) ----------------------------------------------------------------
+
+
+def exams_expire_stale(*, grace: dt.timedelta, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Booked exams never started ``grace`` after their scheduled start leave the
+    worklist as no-shows (audited, the HIS is told). Idempotent: an expired exam
+    is no longer booked; batched; parallel runs skip what the other one took."""
+    now = now or timezone.now()
+    hours = int(grace.total_seconds() // 3600)
+    stale = (
+        Appointment.objects.filter(
+            status=AppointmentStatus.ACTIVE,
+            starts_at__lt=now - grace,
+            order__status__in=[ExamStatus.SCHEDULED, ExamStatus.ARRIVED],
+        )
+        .order_by("starts_at")
+        .values_list("order_id", flat=True)[:batch]
+    )
+    expired = 0
+    for order in Order.objects.filter(pk__in=list(stale)):
+        try:
+            exam_transition(
+                order=order,
+                to=ExamStatus.NO_SHOW,
+                reason=f"Expired: not started within {hours} h of the scheduled time",
+            )
+        except (Conflict, ApplicationError):  # changed meanwhile (started, or taken by a parallel run)
+            continue
+        expired += 1
+    return expired

@@ -3,6 +3,8 @@ the services that change those, inside their transaction (never by signals)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -148,3 +150,13 @@ def worklist_items_sync_patient(*, patient: Patient) -> int:
     return WorklistItem.objects.filter(order__patient=patient).update(
         **_patient_columns(patient), updated_at=timezone.now()
     )
+
+
+def worklist_items_purge_finished(*, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Completed and discontinued exams leave the worklist projection (they are
+    not served anyway) once ``older_than`` has passed since they ended."""
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = WorklistItem.objects.filter(
+        order__status__in=[ExamStatus.COMPLETED, ExamStatus.DISCONTINUED], order__ended_at__lt=cutoff
+    ).delete()
+    return deleted

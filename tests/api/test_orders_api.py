@@ -78,7 +78,7 @@ def test_a_technologist_moves_the_exam_along_and_bad_steps_get_409(
     refused = client.post(url, {"status": "completed"}, format="json")
     assert refused.status_code == 409
     assert refused.json()["code"] == "invalid_transition"
-    assert refused.json()["allowed"] == ["cancelled", "in_progress", "scheduled"]
+    assert refused.json()["allowed"] == ["cancelled", "in_progress", "no_show", "scheduled"]
     assert client.post(url, {"status": "in_progress"}, format="json").status_code == 200
     assert client.post(url, {"status": "completed"}, format="json").json()["status"] == "completed"
 

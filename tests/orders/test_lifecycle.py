@@ -18,6 +18,7 @@ ALLOWED = [
     (S.ARRIVED, S.IN_PROGRESS),
     (S.ARRIVED, S.SCHEDULED),
     (S.ARRIVED, S.CANCELLED),
+    (S.ARRIVED, S.NO_SHOW),  # left before the exam; also how a stale arrival expires
     (S.IN_PROGRESS, S.COMPLETED),
     (S.IN_PROGRESS, S.DISCONTINUED),
     (S.NO_SHOW, S.SCHEDULED),

@@ -1,0 +1,357 @@
+"""Writing, sealing, verifying, exporting and pruning the audit trail.
+
+Why a sealer instead of chaining at insert: chaining each record to the
+previous one when it is written would make every transaction in the RIS (and
+every C-FIND) wait for one lock until it commits. Records are instead inserted
+with the change they describe (same transaction: nothing recorded that was
+rolled back, nothing changed without a record), and ``audit_seal`` chains them
+in insertion order every few seconds (Celery beat) under one lock. From then on
+any edit or deletion breaks the chain. Hashing is SHA-256 over a canonical
+JSON form of the record; no library does this chain for Django models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from audit.context import current_actor
+from audit.models import AuditExport, AuditRecord, ChainHead, Verification
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "at",
+    "interface",
+    "actor",
+    "role",
+    "ip",
+    "action",
+    "object_type",
+    "object_id",
+    "patient_id",
+    "ae_title",
+    "summary",
+    "before",
+    "after",
+)
+
+
+def jsonable(value: Any) -> Any:
+    """Dates, decimals, UUIDs… as JSON-native values (what the JSON column returns)."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def canonical(row: dict[str, Any]) -> dict[str, Any]:
+    """The record as hashed and exported: every hashed field plus its place in the chain."""
+    data = {name: row[name] for name in HASHED_FIELDS}
+    at = data["at"]
+    data["at"] = at.astimezone(dt.UTC).isoformat() if isinstance(at, dt.datetime) else at
+    data["seq"] = row["seq"]
+    data["prev_hash"] = row["prev_hash"]
+    return data
+
+
+def record_hash(row: dict[str, Any]) -> str:
+    payload = json.dumps(canonical(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _row_of(record: AuditRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in (*HASHED_FIELDS, "seq", "prev_hash", "hash", "id")}
+
+
+# --- writing ------------------------------------------------------------------
+
+
+def audit_record(
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: Any = "",
+    patient_id: str = "",
+    ae_title: str = "",
+    summary: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+    **who: str,
+) -> AuditRecord | None:
+    """Append one record, attributed to the current actor (audit.context) unless
+    ``interface``/``actor``/``role``/``ip`` are given."""
+    if not settings.AUDIT_ENABLED:
+        return None
+    actor = current_actor()
+    record = AuditRecord(
+        at=at or timezone.now(),
+        interface=who.get("interface", actor.interface),
+        actor=who.get("actor", actor.actor)[:150],
+        role=who.get("role", actor.role)[:64],
+        ip=who.get("ip", actor.ip)[:64],
+        action=action[:32],
+        object_type=object_type[:64],
+        object_id=str(object_id)[:64],
+        patient_id=(patient_id or "")[:64],
+        ae_title=(ae_title or "")[:16],
+        summary=summary[:300],
+        before=jsonable(before) if before is not None else None,
+        after=jsonable(after) if after is not None else None,
+    )
+    record.save()
+    return record
+
+
+def audit_records_bulk(rows: Iterable[dict[str, Any]]) -> int:
+    """Append many records at once (the DICOM gateway's background recorder)."""
+    records = [AuditRecord(**row) for row in rows]
+    AuditRecord.objects.bulk_create(records)
+    return len(records)
+
+
+# --- sealing ------------------------------------------------------------------
+
+
+def audit_seal(*, batch: int = 5000) -> int:
+    """Chain the records written since the last run. Safe to run in parallel
+    (the chain head row is locked) and twice (sealed rows are not touched)."""
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            head, _ = ChainHead.objects.select_for_update().get_or_create(pk=1)
+            rows = list(AuditRecord.objects.filter(seq__isnull=True).order_by("id")[:batch])
+            if not rows:
+                return sealed
+            seq, previous = head.last_seq, head.last_hash or GENESIS
+            for record in rows:
+                seq += 1
+                record.seq, record.prev_hash = seq, previous
+                record.hash = previous = record_hash(_row_of(record))
+            AuditRecord.objects.bulk_update(rows, ["seq", "prev_hash", "hash"])
+            head.last_seq, head.last_hash = seq, previous
+            head.save()
+            sealed += len(rows)
+        if len(rows) < batch:
+            return sealed
+
+
+# --- verifying ----------------------------------------------------------------
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken_seq: int | None = None
+    first_broken_id: int | None = None
+    detail: str = ""
+
+
+def _anchor() -> tuple[int, str]:
+    """Where the chain in the database starts: after the last pruned export, or at the beginning."""
+    pruned = AuditExport.objects.filter(pruned_at__isnull=False).order_by("-last_seq").first()
+    if pruned is None or pruned.last_seq is None:
+        return 0, GENESIS
+    return pruned.last_seq, pruned.last_hash
+
+
+def _sealed_rows(batch: int) -> Iterator[AuditRecord]:
+    last = None
+    while True:
+        qs = AuditRecord.objects.filter(seq__isnull=False).order_by("seq")
+        if last is not None:
+            qs = qs.filter(seq__gt=last)
+        chunk = list(qs[:batch])
+        if not chunk:
+            return
+        yield from chunk
+        last = chunk[-1].seq
+
+
+def audit_verify(*, batch: int = 10_000, save: bool = True) -> VerifyResult:
+    """Walk the sealed chain in order and name the first record that does not
+    fit: edited (its hash no longer matches), deleted (a gap in the sequence,
+    or the head pointing past the end) or re-chained (a wrong previous hash)."""
+    expected_seq, expected_prev = _anchor()
+    checked = 0
+    result: VerifyResult | None = None
+    for record in _sealed_rows(batch):
+        expected_seq += 1
+        row = _row_of(record)
+        if record.seq != expected_seq:
+            result = VerifyResult(
+                False, checked, expected_seq, record.pk, f"record #{expected_seq} is missing (deleted)"
+            )
+        elif record.prev_hash != expected_prev:
+            result = VerifyResult(
+                False, checked, record.seq, record.pk, f"record #{record.seq} does not follow #{record.seq - 1}"
+            )
+        elif record_hash(row) != record.hash:
+            result = VerifyResult(
+                False, checked, record.seq, record.pk, f"record #{record.seq} (id {record.pk}) was changed"
+            )
+        if result is not None:
+            break
+        expected_prev = record.hash
+        checked += 1
+    if result is None:
+        head = ChainHead.objects.filter(pk=1).first()
+        if head is not None and head.last_seq > expected_seq:
+            result = VerifyResult(
+                False, checked, expected_seq + 1, None, f"records #{expected_seq + 1}..#{head.last_seq} are missing"
+            )
+        else:
+            result = VerifyResult(True, checked, detail=f"{checked} records verified")
+    if save:
+        Verification.objects.create(
+            ok=result.ok, checked=result.checked, first_broken_seq=result.first_broken_seq, detail=result.detail
+        )
+    return result
+
+
+# --- exporting and pruning -------------------------------------------------------
+
+
+def _archive_dir() -> Path:
+    return Path(settings.AUDIT_ARCHIVE_DIR)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=timezone.get_current_timezone())
+
+
+def _write_atomically(path: Path, lines: Iterable[str]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    digest = hashlib.sha256()
+    with open(temporary, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+            for line in lines:
+                handle.write(line.encode() + b"\n")
+        raw.flush()
+        os.fsync(raw.fileno())
+    data = temporary.read_bytes()
+    digest.update(data)
+    os.replace(temporary, path)
+    return digest.hexdigest()
+
+
+def audit_export_closed_days(*, today: dt.date | None = None) -> list[AuditExport]:
+    """Write every closed day (before today, local time) not yet exported to
+    ``AUDIT_ARCHIVE_DIR/<year>/audit-<day>.jsonl.gz``. A day's file holds the
+    stretch of the sealed chain that follows the previous day's file up to the
+    last record written before the next midnight, so the files chain too.
+    Idempotent: a day already exported is skipped; a half-written file is never
+    left (written aside, then renamed)."""
+    today = today or timezone.localdate()
+    audit_seal()
+    done: list[AuditExport] = []
+    with transaction.atomic():
+        # one exporter at a time
+        ChainHead.objects.select_for_update().get_or_create(pk=1)
+        previous = AuditExport.objects.order_by("-day").first()
+        first_record = AuditRecord.objects.filter(seq__isnull=False).order_by("seq").first()
+        if previous is not None:
+            day = previous.day + dt.timedelta(days=1)
+            after_seq = previous.last_seq or 0
+            prev_hash = previous.last_hash or GENESIS
+        elif first_record is not None:
+            day = timezone.localtime(first_record.at).date()
+            after_seq, prev_hash = (first_record.seq or 1) - 1, first_record.prev_hash
+        else:
+            return done
+        while day < today:
+            boundary = _midnight(day + dt.timedelta(days=1))
+            # the contiguous run of sealed records after the last file, written before the boundary
+            late = (
+                AuditRecord.objects.filter(seq__gt=after_seq, at__gte=boundary)
+                .order_by("seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+            unsealed = AuditRecord.objects.filter(seq__isnull=True, at__lt=boundary).exists()
+            if unsealed:
+                break  # a record of that day is still being sealed; next run
+            stretch = AuditRecord.objects.filter(seq__gt=after_seq).order_by("seq")
+            if late is not None:
+                stretch = stretch.filter(seq__lt=late)
+            records = list(stretch)
+            rows = [_row_of(r) for r in records]
+            path = _archive_dir() / f"{day:%Y}" / f"audit-{day:%Y-%m-%d}.jsonl.gz"
+            lines = (
+                json.dumps({**canonical(row), "hash": row["hash"]}, sort_keys=True, ensure_ascii=False) for row in rows
+            )
+            sha = _write_atomically(path, lines)
+            export = AuditExport.objects.create(
+                day=day,
+                path=str(path),
+                count=len(rows),
+                first_seq=rows[0]["seq"] if rows else None,
+                last_seq=rows[-1]["seq"] if rows else after_seq,
+                first_prev_hash=rows[0]["prev_hash"] if rows else prev_hash,
+                last_hash=rows[-1]["hash"] if rows else prev_hash,
+                sha256=sha,
+            )
+            done.append(export)
+            if rows:
+                after_seq, prev_hash = rows[-1]["seq"], rows[-1]["hash"]
+            day += dt.timedelta(days=1)
+    return done
+
+
+def audit_export_check(export: AuditExport) -> str:
+    """Why the archive file of ``export`` cannot be trusted ("" when it can):
+    missing, a different file, or its records not chaining and hashing."""
+    path = Path(export.path)
+    if not path.exists():
+        return f"{path} is missing"
+    if hashlib.sha256(path.read_bytes()).hexdigest() != export.sha256:
+        return f"{path} is not the file that was written (SHA-256 differs)"
+    previous, count = export.first_prev_hash, 0
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            if row["prev_hash"] != previous or record_hash(row) != row["hash"]:
+                return f"{path}: record #{row['seq']} does not verify"
+            previous = row["hash"]
+            count += 1
+    if count != export.count or previous != export.last_hash:
+        return f"{path} holds {count} records, the export recorded {export.count}"
+    return ""
+
+
+def audit_prune(*, retention_days: int | None = None, today: dt.date | None = None) -> int:
+    """Delete from the database the records of exported days older than the
+    retention, oldest first, and only when the chain verifies and the archive
+    file re-reads to the same records and hashes. Returns the records deleted."""
+    retention = settings.AUDIT_RETENTION_DAYS if retention_days is None else retention_days
+    cutoff = (today or timezone.localdate()) - dt.timedelta(days=retention)
+    due = list(AuditExport.objects.filter(pruned_at__isnull=True, day__lt=cutoff).order_by("day"))
+    if not due:
+        return 0
+    verified = audit_verify()
+    if not verified.ok:
+        return 0
+    deleted = 0
+    for export in due:
+        problem = audit_export_check(export)
+        if problem:
+            Verification.objects.create(ok=False, checked=0, detail=f"prune stopped: {problem}")
+            break
+        with transaction.atomic():
+            if export.first_seq is not None:
+                # QuerySet.delete() does not call AuditRecord.delete(): pruning is the one way rows leave.
+                count, _ = AuditRecord.objects.filter(seq__gte=export.first_seq, seq__lte=export.last_seq).delete()
+                deleted += count
+            AuditExport.objects.filter(pk=export.pk).update(pruned_at=timezone.now())
+    return deleted
