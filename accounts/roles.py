@@ -26,6 +26,7 @@ class Action(StrEnum):
     EXAM_PROGRESS = "exam_progress"  # arrived, start, complete, no-show, discontinue
     MANAGE_CATALOGUE = "manage_catalogue"  # procedures and stations
     MERGE_PATIENTS = "merge_patients"
+    VIEW_AUDIT = "view_audit"  # search and export the audit trail
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -68,7 +68,7 @@ def record_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _row_of(record: AuditRecord) -> dict[str, Any]:
+def record_row(record: AuditRecord) -> dict[str, Any]:
     return {name: getattr(record, name) for name in (*HASHED_FIELDS, "seq", "prev_hash", "hash", "id")}
 
 
@@ -136,7 +136,7 @@ def audit_seal(*, batch: int = 5000) -> int:
             for record in rows:
                 seq += 1
                 record.seq, record.prev_hash = seq, previous
-                record.hash = previous = record_hash(_row_of(record))
+                record.hash = previous = record_hash(record_row(record))
             AuditRecord.objects.bulk_update(rows, ["seq", "prev_hash", "hash"])
             head.last_seq, head.last_hash = seq, previous
             head.save()
@@ -187,7 +187,7 @@ def audit_verify(*, batch: int = 10_000, save: bool = True) -> VerifyResult:
     result: VerifyResult | None = None
     for record in _sealed_rows(batch):
         expected_seq += 1
-        row = _row_of(record)
+        row = record_row(record)
         if record.seq != expected_seq:
             result = VerifyResult(
                 False, checked, expected_seq, record.pk, f"record #{expected_seq} is missing (deleted)"
@@ -286,7 +286,7 @@ def audit_export_closed_days(*, today: dt.date | None = None) -> list[AuditExpor
             if late is not None:
                 stretch = stretch.filter(seq__lt=late)
             records = list(stretch)
-            rows = [_row_of(r) for r in records]
+            rows = [record_row(r) for r in records]
             path = _archive_dir() / f"{day:%Y}" / f"audit-{day:%Y-%m-%d}.jsonl.gz"
             lines = (
                 json.dumps({**canonical(row), "hash": row["hash"]}, sort_keys=True, ensure_ascii=False) for row in rows

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from dicom_gateway.models import AssociationRecord, CapturedQuery, Profile
+from dicom_gateway.models import AssociationRecord, CapturedQuery, PerformedProcedureStep, Profile
 
 
 @admin.register(Profile)
@@ -31,3 +31,12 @@ class AssociationRecordAdmin(admin.ModelAdmin[AssociationRecord]):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+@admin.register(PerformedProcedureStep)
+class PerformedProcedureStepAdmin(admin.ModelAdmin[PerformedProcedureStep]):
+    list_display = ["created_at", "calling_ae_title", "pps_id", "status", "accession_number", "order", "stale"]
+    list_filter = ["status", "stale", "calling_ae_title"]
+    search_fields = ["accession_number", "patient_id_value", "sop_instance_uid", "pps_id"]
+    readonly_fields = [f.name for f in PerformedProcedureStep._meta.fields if f.name not in ("order", "stale")]
+    raw_id_fields = ["order"]

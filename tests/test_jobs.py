@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from celery import Celery
 from django.db import connection
 from django.test import override_settings
 
@@ -68,7 +69,7 @@ def test_finished_exams_leave_the_projection_after_the_retention(frozen_clock: A
     assert worklist_expiry_task()["purged"] == 0
 
 
-def NOW_PLUS(**delta: int) -> dt.datetime:  # noqa: N802 - reads like a constant
+def NOW_PLUS(**delta: int) -> dt.datetime:
     return at(7) + dt.timedelta(**delta)
 
 
@@ -178,11 +179,9 @@ def test_a_real_worker_runs_the_expiry_job_from_redis(appointment: Appointment, 
         stderr=subprocess.STDOUT,
     )
     try:
-        from mwl_ris.celery import app
-
-        with override_settings(CELERY_BROKER_URL=broker):
-            app.conf.broker_url = broker
-            worklist_expiry_task.apply_async(queue=queue)
+        # A producer of its own on that broker: the session's Celery app may already be bound to another.
+        with Celery("publisher", broker=broker) as publisher:
+            publisher.send_task("scheduling.tasks.worklist_expiry_task", queue=queue)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if Order.objects.get(pk=appointment.order_id).status == ExamStatus.NO_SHOW:

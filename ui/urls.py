@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ui.views import booking, dashboard, daylist, home, orders, patients, stations
+from ui.views import audit, booking, dashboard, daylist, home, mpps, orders, patients, stations
 
 app_name = "ui"
 
@@ -29,4 +29,8 @@ urlpatterns = [
     path("stations/<int:pk>/", stations.station_detail, name="station-detail"),
     path("stations/<int:pk>/worklist/", daylist.station_worklist, name="station-worklist"),
     path("closures/<int:pk>/", stations.closure_detail, name="closure-detail"),
+    path("mpps/", mpps.mpps_list, name="mpps"),
+    path("mpps/<int:pk>/link/", mpps.mpps_link_view, name="mpps-link"),
+    path("audit/", audit.audit_search, name="audit"),
+    path("audit/export/", audit.audit_export, name="audit-export"),
 ]

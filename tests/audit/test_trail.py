@@ -35,7 +35,7 @@ pytestmark = pytest.mark.django_db
 def test_a_booking_through_the_api_is_recorded_as_the_user_did_it(
     api_as: Any, scheduler: User, order: Order, ct_station: Station
 ) -> None:
-    AuditRecord.objects.all()._raw_delete(AuditRecord.objects.db)  # type: ignore[attr-defined]
+    AuditRecord.objects.all()._raw_delete(AuditRecord.objects.db)
     response = api_as(scheduler).post(
         "/api/v1/appointments/",
         {"order": order.pk, "station": ct_station.pk, "starts_at": "2026-12-01T09:00:00+03:00"},
@@ -53,6 +53,7 @@ def test_a_booking_through_the_api_is_recorded_as_the_user_did_it(
         assert record.patient_id == "MNH0001"
     status = next(r for r in records if r.action == "status")
     assert status.before == {"status": "requested"}
+    assert status.after is not None
     assert status.after["status"] == "scheduled"
 
 
@@ -109,11 +110,11 @@ def test_an_edited_row_is_found_and_named(appointment: Appointment) -> None:
 
 
 def test_an_edit_that_recomputes_the_row_hash_still_breaks_the_chain(appointment: Appointment) -> None:
-    from audit.services import _row_of, record_hash
+    from audit.services import record_hash, record_row
 
     records = _sealed(appointment)
     victim = records[1]
-    victim_row = _row_of(victim)
+    victim_row = record_row(victim)
     victim_row["summary"] = "nothing happened"
     forged = record_hash(victim_row)
     with connection.cursor() as cursor:
@@ -123,7 +124,7 @@ def test_an_edit_that_recomputes_the_row_hash_still_breaks_the_chain(appointment
         )
     result = audit_verify()
     assert not result.ok
-    assert result.first_broken_seq == victim.seq + 1  # the next record no longer follows it
+    assert result.first_broken_seq == (victim.seq or 0) + 1  # the next record no longer follows it
 
 
 def test_a_deleted_row_is_found_and_named(appointment: Appointment) -> None:
@@ -170,7 +171,8 @@ def test_closed_days_are_exported_once_and_pruned_only_after_verification(
         assert [e.count for e in exports] == [2, 2, 2, 0]
         assert audit_export_closed_days(today=today) == []  # idempotent
         first = Path(exports[0].path)
-        lines = [json.loads(line) for line in gzip.open(first, "rt")]
+        with gzip.open(first, "rt") as handle:
+            lines = [json.loads(line) for line in handle]
         assert [row["summary"] for row in lines] == ["2026-11-27 8", "2026-11-27 23"]
         assert all(audit_export_check(e) == "" for e in exports)
         # retention 2 days: 27 and 28 November go from the database, the chain still verifies
@@ -186,7 +188,8 @@ def test_a_tampered_archive_stops_the_prune(frozen_clock: Any, tmp_path: Path, d
     with override_settings(AUDIT_ARCHIVE_DIR=str(tmp_path)):
         (export,) = audit_export_closed_days(today=dt.date(2026, 11, 28))
         path = Path(export.path)
-        rows = [json.loads(line) for line in gzip.open(path, "rt")]
+        with gzip.open(path, "rt") as handle:
+            rows = [json.loads(line) for line in handle]
         rows[0]["actor"] = "nobody"
         with gzip.open(path, "wt") as handle:
             handle.writelines(json.dumps(row) + "\n" for row in rows)

@@ -13,6 +13,7 @@ from django.test import Client
 from orders.lifecycle import ExamStatus
 from orders.models import Order
 from patients.models import Patient
+from patients.services import patient_create
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.services import appointment_book, closure_create, exam_transition, station_create
 from tests.conftest import at
@@ -348,3 +349,45 @@ def test_a_plain_form_post_goes_back_to_the_day_list_but_never_off_site(
     assert back["Location"] == f"/daylist/?station={appointment.station_id}"
     away = client.post(url, {"to": "in_progress", "next": "https://evil.example/"})
     assert away["Location"] == "/daylist/"
+
+
+def test_the_audit_trail_is_for_admins_and_searchable_by_patient(
+    scheduler: User, admin_user: User, appointment: Appointment, make_order: Any
+) -> None:
+    assert browser(scheduler).get("/audit/").status_code == 403
+    other = make_order(patient=patient_create(family_name="Other"))
+    page = browser(admin_user).get(f"/audit/?patient={appointment.order.patient.patient_id}")
+    records = list(page.context["page"])
+    assert records
+    assert {r.patient_id for r in records} == {appointment.order.patient.patient_id}
+    assert other.patient.patient_id not in page.content.decode()
+
+
+def test_the_audit_export_is_json_lines_that_verify(admin_user: User, appointment: Appointment) -> None:
+    import json
+
+    from audit.services import audit_seal, record_hash
+
+    audit_seal()
+    response = browser(admin_user).get("/audit/export/?action=status")
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]  # type: ignore[attr-defined]
+    assert lines
+    assert {row["action"] for row in lines} == {"status"}
+    assert all(record_hash(row) == row["hash"] for row in lines)
+
+
+def test_an_unmatched_mpps_is_listed_and_linked_from_the_page(technologist: User, appointment: Appointment) -> None:
+    from dicom_gateway.models import PerformedProcedureStep, PpsStatus
+
+    step = PerformedProcedureStep.objects.create(
+        sop_instance_uid="1.2.3.9", status=PpsStatus.IN_PROGRESS, calling_ae_title="CT_ROOM3", accession_number="X1"
+    )
+    client = browser(technologist)
+    assert step in client.get("/mpps/").context["steps"]
+    missing = client.post(f"/mpps/{step.pk}/link/", {"accession_number": "NOPE"}, follow=True)
+    assert "No order has accession number NOPE" in missing.content.decode()
+    client.post(f"/mpps/{step.pk}/link/", {"accession_number": appointment.order.accession_number})
+    step.refresh_from_db()
+    appointment.order.refresh_from_db()
+    assert step.order == appointment.order
+    assert appointment.order.status == ExamStatus.IN_PROGRESS
