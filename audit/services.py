@@ -112,11 +112,13 @@ def audit_record(
     return record
 
 
-def audit_records_bulk(rows: Iterable[dict[str, Any]]) -> int:
-    """Append many records at once (the DICOM gateway's background recorder)."""
-    records = [AuditRecord(**row) for row in rows]
-    AuditRecord.objects.bulk_create(records)
-    return len(records)
+def audit_records_bulk(records: Iterable[AuditRecord]) -> int:
+    """Append many records in one INSERT (the DICOM gateway's background recorder);
+    their ``before``/``after`` must already be JSON-native."""
+    if not settings.AUDIT_ENABLED:
+        return 0
+    created = AuditRecord.objects.bulk_create(list(records))
+    return len(created)
 
 
 # --- sealing ------------------------------------------------------------------
