@@ -197,3 +197,38 @@ def test_a_real_worker_runs_the_expiry_job_from_redis(appointment: Appointment, 
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def test_the_http_sms_sender_posts_the_configured_json(make_order: Any) -> None:
+    """The SMS gateway adapter against a real HTTP server on 127.0.0.1."""
+    import http.server
+    import json
+    import threading
+
+    from reminders.senders import HttpSmsSender
+
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Authorization"], json.loads(body)))
+            self.send_response(202 if self.path == "/ok" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        sender = HttpSmsSender(
+            url=f"{base}/ok", auth_header="Authorization: Bearer s3cret", body='{"to": "{phone}", "sms": "{text}"}'
+        )
+        sender.send(phone="+255712345678", text='Kesho saa 3 "asubuhi"')
+        assert received == [("Bearer s3cret", {"to": "+255712345678", "sms": 'Kesho saa 3 "asubuhi"'})]
+        with pytest.raises(SendFailed):
+            HttpSmsSender(url=f"{base}/fail", auth_header="", body=None).send(phone="+255700000000", text="x")
+    finally:
+        server.shutdown()

@@ -391,3 +391,15 @@ def test_an_unmatched_mpps_is_listed_and_linked_from_the_page(technologist: User
     appointment.order.refresh_from_db()
     assert step.order == appointment.order
     assert appointment.order.status == ExamStatus.IN_PROGRESS
+
+
+def test_a_change_made_on_a_page_is_audited_as_that_user_from_the_web(
+    technologist: User, appointment: Appointment
+) -> None:
+    from audit.models import AuditRecord
+
+    browser(technologist).post(
+        f"/orders/{appointment.order_id}/transition/", {"to": "arrived"}, REMOTE_ADDR="192.168.1.20"
+    )
+    record = AuditRecord.objects.get(action="status", after__status="arrived")
+    assert (record.interface, record.actor, record.role, record.ip) == ("web", "techy", "technologist", "192.168.1.20")
