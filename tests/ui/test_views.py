@@ -403,3 +403,22 @@ def test_a_change_made_on_a_page_is_audited_as_that_user_from_the_web(
     )
     record = AuditRecord.objects.get(action="status", after__status="arrived")
     assert (record.interface, record.actor, record.role, record.ip) == ("web", "techy", "technologist", "192.168.1.20")
+
+
+def test_logins_logouts_and_failed_logins_are_audited(scheduler: User) -> None:
+    from audit.models import AuditRecord
+
+    client = Client(REMOTE_ADDR="10.1.1.5")
+    client.post("/accounts/login/", {"username": "sched", "password": "wrong"})
+    client.post("/accounts/login/", {"username": "sched", "password": "x-test-password"})
+    client.post("/accounts/logout/")
+    actions = list(
+        AuditRecord.objects.filter(action__in=["login", "logout", "login-failed"])
+        .order_by("id")
+        .values_list("action", "actor", "ip")
+    )
+    assert actions == [
+        ("login-failed", "sched", "10.1.1.5"),
+        ("login", "sched", "10.1.1.5"),
+        ("logout", "sched", "10.1.1.5"),
+    ]
