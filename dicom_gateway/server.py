@@ -151,6 +151,7 @@ class QueryRecorder:
 
     PRUNE_EVERY = 500  # association records between two deletions by age
     BATCH = 500
+    GATHER_SECONDS = 1.0
 
     def __init__(self, *, keep_per_ae: int, association_days: int = 90):
         self.keep_per_ae = keep_per_ae
@@ -239,9 +240,17 @@ class QueryRecorder:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            # Gather for a moment: a modality's queries come in bursts, and writing
+            # while associations run slows them (the writes share the GIL and the
+            # cores with them); one batch a second costs them far less than a few
+            # INSERTs per query.
+            deadline = time.monotonic() + self.GATHER_SECONDS
             while len(batch) < self.BATCH and batch[-1] is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=remaining))
                 except queue.Empty:
                     break
             items = [item for item in batch if item is not None]
