@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.roles import Action
-from dicom_gateway.models import AssociationRecord, CapturedQuery, Profile
+from dicom_gateway.models import AssociationRecord, CapturedQuery, PerformedProcedureStep, Profile
+from dicom_gateway.mpps import mpps_link
 from dicom_gateway.selectors import captured_query_list, worklist_explain
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.models import Order
@@ -140,3 +143,65 @@ class WorklistExplainApi(APIView):
                 captured = captured_query_list(calling_ae_title=ae).first()
         explanation = worklist_explain(order=order, station=station, captured=captured)
         return Response(ExplanationSerializer(explanation.as_dict()).data)
+
+
+class PerformedStepSerializer(serializers.ModelSerializer[PerformedProcedureStep]):
+    class Meta:
+        model = PerformedProcedureStep
+        fields = [
+            "id",
+            "sop_instance_uid",
+            "status",
+            "order",
+            "calling_ae_title",
+            "performed_station_ae_title",
+            "pps_id",
+            "patient_name",
+            "patient_id_value",
+            "accession_number",
+            "study_instance_uid",
+            "sps_id",
+            "started_at",
+            "ended_at",
+            "discontinuation_reason",
+            "series",
+            "stale",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class LinkInputSerializer(serializers.Serializer[dict[str, Any]]):
+    order = serializers.PrimaryKeyRelatedField(queryset=Order.objects.all(), help_text="The order this exam performed.")
+
+
+class PerformedStepFilter(django_filters.FilterSet):
+    unmatched = django_filters.BooleanFilter(field_name="order", lookup_expr="isnull", label="Only steps with no order")
+
+    class Meta:
+        model = PerformedProcedureStep
+        fields = ["status", "calling_ae_title", "accession_number", "stale", "order"]
+
+
+class PerformedStepViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[PerformedProcedureStep]
+):
+    """Performed procedure steps (MPPS) the modalities reported, newest first. `?unmatched=true`: exams done
+    at a scanner that matched no order; link one with `POST .../link/` and the exam follows the step."""
+
+    serializer_class = PerformedStepSerializer
+    queryset = PerformedProcedureStep.objects.order_by("-created_at")
+    filterset_class = PerformedStepFilter
+    required_actions = {"link": Action.EXAM_PROGRESS}
+
+    @extend_schema(request=LinkInputSerializer, responses=PerformedStepSerializer)
+    @action(detail=True, methods=["post"])
+    def link(self, request: Request, pk: str | None = None) -> Response:
+        step = self.get_object()
+        data = LinkInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        problem = mpps_link(step=step, order=data.validated_data["order"])
+        body = dict(PerformedStepSerializer(step).data)
+        body["exam_follow_problem"] = problem
+        return Response(body)

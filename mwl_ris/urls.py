@@ -7,7 +7,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from dicom_gateway.api import AssociationRecordViewSet, CapturedQueryViewSet, ProfileViewSet, WorklistExplainApi
+from audit.api import AuditRecordViewSet
+from dicom_gateway.api import (
+    AssociationRecordViewSet,
+    CapturedQueryViewSet,
+    PerformedStepViewSet,
+    ProfileViewSet,
+    WorklistExplainApi,
+)
 from hl7_interface.api import (
     DestinationViewSet,
     InboundMessageViewSet,
@@ -40,6 +47,8 @@ router.register("worklist", WorklistItemViewSet, basename="worklist")
 router.register("profiles", ProfileViewSet, basename="profile")
 router.register("captured-queries", CapturedQueryViewSet, basename="captured-query")
 router.register("associations", AssociationRecordViewSet, basename="association")
+router.register("mpps", PerformedStepViewSet, basename="mpps")
+router.register("audit", AuditRecordViewSet, basename="audit")
 router.register("hl7-messages", InboundMessageViewSet, basename="hl7-message")
 router.register("hl7-code-map", ProcedureCodeMapViewSet, basename="hl7-code-map")
 router.register("hl7-destinations", DestinationViewSet, basename="hl7-destination")
