@@ -10,6 +10,7 @@ from rest_framework.permissions import BasePermission
 
 from accounts.roles import Action, user_can
 from audit.models import AuditRecord
+from audit.services import HASHED_FIELDS
 
 
 class CanViewAudit(BasePermission):
@@ -22,25 +23,7 @@ class CanViewAudit(BasePermission):
 class AuditRecordSerializer(serializers.ModelSerializer[AuditRecord]):
     class Meta:
         model = AuditRecord
-        fields = [
-            "id",
-            "seq",
-            "at",
-            "interface",
-            "actor",
-            "role",
-            "ip",
-            "action",
-            "object_type",
-            "object_id",
-            "patient_id",
-            "ae_title",
-            "summary",
-            "before",
-            "after",
-            "prev_hash",
-            "hash",
-        ]
+        fields = ["id", "seq", *HASHED_FIELDS, "prev_hash", "hash"]
         read_only_fields = fields
 
 
