@@ -11,7 +11,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_init, post_save
 
-from audit.services import audit_record, jsonable
+from audit.services import audit_record
 
 AUDITED = [
     "patients.Patient",
@@ -91,7 +91,7 @@ def _saved(sender: type[Model], instance: Model, created: bool, raw: bool = Fals
         patient_id=patient_id_of(instance),
         summary=str(instance)[:300],
         before=changed_before,
-        after=jsonable(changed_after),
+        after=changed_after,
     )
     instance._audit_before = after  # type: ignore[attr-defined]
 
