@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from pydicom.dataset import Dataset
 
 from dicom_gateway import status
@@ -62,6 +63,79 @@ class ResponseCache:
 RESPONSE_CACHE = ResponseCache(settings.MWL_RESPONSE_CACHE_SIZE)
 
 
+@dataclass(frozen=True)
+class QueryPlan:
+    """One C-FIND identifier parsed and its query compiled to SQL, ready to
+    run again. A modality sends the same day-list query all day; decoding the
+    identifier, parsing it and compiling the ORM query cost several times more
+    than running the SQL (measured: ~0.5 ms of 2.3 ms). Django can compile a
+    query but not re-run its SQL, so the plan keeps the compiler for its
+    column converters (none on PostgreSQL for these columns; SQLite's turn text
+    into dates) and runs the statement through the connection's cursor."""
+
+    parsed: ParsedQuery
+    sql: str | None  # None: the filter can match nothing (Django's EmptyResultSet)
+    params: tuple[Any, ...] | None
+    names: tuple[str, ...]
+    compiler: Any
+
+    @classmethod
+    def compile(cls, parsed: ParsedQuery, queryset: QuerySet[Any, Any]) -> QueryPlan:
+        query = queryset.query
+        compiler = query.get_compiler(queryset.db)
+        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return cls(parsed, None, None, names, compiler)
+        if connection.vendor == "postgresql":
+            # Quote the values in once (psycopg's own client-side quoting, which
+            # Django uses anyway) instead of on every run.
+            sql, params = connection.ops.compose_sql(sql, params), None  # type: ignore[attr-defined]
+        return cls(parsed, sql, tuple(params) if params is not None else None, names, compiler)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if self.sql is None:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            fetched = cursor.fetchall()
+        return [dict(zip(self.names, row, strict=True)) for row in self.compiler.results_iter(results=[fetched])]
+
+
+class PlanCache:
+    """QueryPlans by the exact request (identifier bytes, transfer syntax) and
+    everything else that shapes the query (calling AE, whether it is a known
+    station, its profile). Least recently used out first."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._plans: OrderedDict[Hashable, QueryPlan] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> QueryPlan | None:
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+            return plan
+
+    def put(self, key: Hashable, plan: QueryPlan) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._plans[key] = plan
+            if len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+
+
+PLAN_CACHE = PlanCache(settings.MWL_PLAN_CACHE_SIZE)
+
+
 @dataclass
 class FindOutcome:
     """Filled in while the generator runs; read by the handler for the log line."""
@@ -89,30 +163,65 @@ def worklist_queryset(parsed: ParsedQuery, *, calling_ae: str, station_known: bo
     return filters
 
 
+def _plan(
+    identifier: Dataset | Callable[[], Dataset],
+    *,
+    calling_ae: str,
+    profile: ProfileSettings,
+    station_known: bool,
+    request_key: Hashable | None,
+) -> QueryPlan:
+    """The query plan of this request, from PLAN_CACHE when the same request
+    was planned before. Raises InvalidIdentifier (and whatever decoding
+    raises) for an identifier that is not a worklist query."""
+    key = (request_key, calling_ae, station_known, profile) if request_key is not None else None
+    plan = PLAN_CACHE.get(key) if key is not None else None
+    if plan is not None:
+        return plan
+    dataset = identifier() if callable(identifier) else identifier
+    parsed = parse_identifier(dataset, facility_tz=ZoneInfo(settings.TIME_ZONE))
+    filters = worklist_queryset(parsed, calling_ae=calling_ae, station_known=station_known, profile=profile)
+    queryset = WorklistItem.objects.filter(filters).order_by("sps_start", "pk").values(*COLUMNS)
+    limit = profile.max_results
+    plan = QueryPlan.compile(parsed, queryset[: limit + 1] if limit else queryset)
+    if key is not None:
+        PLAN_CACHE.put(key, plan)
+    return plan
+
+
 def find_worklist(
-    identifier: Dataset,
+    identifier: Dataset | Callable[[], Dataset],
     *,
     calling_ae: str,
     profile: ProfileSettings,
     station_known: bool,
     is_cancelled: Callable[[], bool] = lambda: False,
     outcome: FindOutcome | None = None,
+    request_key: Hashable | None = None,
 ) -> Iterator[Response]:
+    """Responses to one C-FIND. ``identifier`` may be a callable that decodes
+    it: with ``request_key`` (the identifier's bytes and transfer syntax) a
+    request planned before is neither decoded nor parsed again."""
     outcome = outcome or FindOutcome()
-    try:
-        parsed = parse_identifier(identifier, facility_tz=ZoneInfo(settings.TIME_ZONE))
-    except (InvalidIdentifier, ValueError, TypeError, KeyError, AttributeError) as exc:
-        outcome.status, outcome.comment = status.IDENTIFIER_INVALID, str(exc)
-        yield failure(status.IDENTIFIER_INVALID, str(exc)), None
-        return
-    outcome.summary = parsed.summary
-    filters = worklist_queryset(parsed, calling_ae=calling_ae, station_known=station_known, profile=profile)
-    queryset = WorklistItem.objects.filter(filters).order_by("sps_start", "pk").values(*COLUMNS)
     limit = profile.max_results
     try:
+        try:
+            plan = _plan(
+                identifier,
+                calling_ae=calling_ae,
+                profile=profile,
+                station_known=station_known,
+                request_key=request_key,
+            )
+        except (InvalidIdentifier, ValueError, TypeError, KeyError, AttributeError) as exc:
+            outcome.status, outcome.comment = status.IDENTIFIER_INVALID, str(exc)
+            yield failure(status.IDENTIFIER_INVALID, str(exc)), None
+            return
+        parsed = plan.parsed
+        outcome.summary = parsed.summary
         # One indexed query; all rows loaded before the first response, so no
         # transaction or cursor stays open while we send.
-        rows = list(queryset[: limit + 1]) if limit else list(queryset)
+        rows = plan.rows()
     except DatabaseError as exc:
         logger.exception("worklist query failed for %s", calling_ae)
         connection.close()  # the next query reconnects as soon as the database is back

@@ -5,6 +5,7 @@ encoding live in find.py; nothing here touches patient data."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import queue
 import socket
@@ -12,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from io import BytesIO
 from typing import Any
 
 from django.conf import settings
@@ -22,15 +25,18 @@ from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom import association as pynetdicom_association
 from pynetdicom import service_class as pynetdicom_service_class
+from pynetdicom.dsutils import decode
 from pynetdicom.transport import ThreadedAssociationServer
 
 from audit.context import acting_as
 from audit.models import AuditRecord, Interface
 from audit.services import audit_records_bulk
 from dicom_gateway import status
+from dicom_gateway.dimse import GatewayRequestHandler
 from dicom_gateway.encoding import EncodedDataset, ProfileSettings
-from dicom_gateway.find import FindOutcome, failure, find_worklist
+from dicom_gateway.find import FindOutcome, find_worklist
 from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
+from dicom_gateway.matching import InvalidIdentifier
 from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery
 from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 
@@ -131,6 +137,17 @@ class NoDelayServer(ThreadedAssociationServer):
     kernel spreads the associations over them (pynetdicom is bound by the GIL)."""
 
     reuse_port = False
+    COLLECT_EVERY = 60.0  # seconds between full garbage collections
+
+    def service_actions(self) -> None:
+        """pynetdicom runs a full ``gc.collect()`` every 60th pass of the accept
+        loop, because finished associations sit in reference cycles. Here it
+        runs at most once a minute: memory stays bounded the same way, and the
+        collection no longer stalls one association in sixty."""
+        now = time.monotonic()
+        if now - getattr(self, "_collected_at", 0.0) >= self.COLLECT_EVERY:
+            self._collected_at = now
+            gc.collect()
 
     def server_bind(self) -> None:
         if self.reuse_port and self.socket is not None:
@@ -215,7 +232,7 @@ class QueryRecorder:
                 # The query is turned into DICOM JSON here, off the association's thread.
                 identifier = row.pop("identifier")
                 keys = row.pop("keys", "")
-                json_identifier = _identifier_json(identifier) if identifier is not None else {}
+                json_identifier = _identifier_json(identifier) if identifier else {}
                 captured.append(CapturedQuery(**row, identifier=json_identifier))
                 audits.append(self._audit_query(row, keys))
             else:
@@ -298,9 +315,28 @@ def _peer(event: Any) -> str:
     return f"{requestor.address}:{requestor.port}"
 
 
-def _identifier_json(identifier: Any) -> dict[str, Any]:
+def _decoded_identifier(event: Any) -> Any:
+    """The request's identifier as a Dataset, every element decoded now
+    (pydicom decodes lazily, on first access): a failure to decode is the
+    caller's invalid identifier (0xA900), not our processing failure (0xC311)."""
     try:
-        return dict(identifier.to_json_dict())
+        identifier = event.identifier
+        for _element in identifier.iterall():
+            pass
+    except Exception as exc:
+        raise InvalidIdentifier(f"Identifier cannot be decoded: {type(exc).__name__}") from exc
+    return identifier
+
+
+def _identifier_json(encoded: tuple[bytes, Any]) -> dict[str, Any]:
+    """The captured query as DICOM JSON, decoded here in the recorder's
+    thread (the C-FIND itself may not have decoded it: see find.PLAN_CACHE)."""
+    data, transfer_syntax = encoded
+    try:
+        identifier = decode(
+            BytesIO(data), transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian, transfer_syntax.is_deflated
+        )
+        return dict(identifier.to_json_dict()) if identifier is not None else {}
     except Exception:  # noqa: BLE001 - capture is best effort
         return {}
 
@@ -376,7 +412,12 @@ class Gateway:
 
     def start(self, host: str, port: int, *, reuse_port: bool = False) -> ThreadedAssociationServer:
         server_class = type("GatewayServer", (NoDelayServer,), {"reuse_port": reuse_port})
-        server = self.ae.make_server((host, port), evt_handlers=self.handlers(), server_class=server_class)
+        server = self.ae.make_server(
+            (host, port),
+            evt_handlers=self.handlers(),
+            server_class=server_class,
+            request_handler=GatewayRequestHandler,
+        )
         self.ae._servers.append(server)  # as AE.start_server does, so server.shutdown() can find it
         self._thread = threading.Thread(target=server.serve_forever, name="mwl-acceptor", daemon=True)
         self._thread.start()
@@ -451,22 +492,18 @@ class Gateway:
         caller = self.policy.lookup(calling)
         profile = caller.profile if caller else ProfileSettings()
         outcome = FindOutcome()
-        identifier = None
+        transfer_syntax = event.context.transfer_syntax
+        raw_identifier = event.request.Identifier.getvalue() if event.request.Identifier is not None else b""
         close_old_connections()
         try:
-            try:
-                identifier = event.identifier
-            except Exception as exc:  # noqa: BLE001 - any decoding failure is the caller's identifier
-                outcome.status = status.IDENTIFIER_INVALID
-                yield failure(status.IDENTIFIER_INVALID, f"Identifier cannot be decoded: {type(exc).__name__}"), None
-                return
             yield from find_worklist(
-                identifier,
+                partial(_decoded_identifier, event),
                 calling_ae=calling,
                 profile=profile,
                 station_known=caller is not None,
                 is_cancelled=cancel_check(event),
                 outcome=outcome,
+                request_key=(raw_identifier, transfer_syntax),
             )
         finally:
             elapsed = (time.perf_counter() - started) * 1000
@@ -485,7 +522,7 @@ class Gateway:
                 keys=",".join(f"{k}:{v}" for k, v in outcome.summary.items()),
                 calling_ae_title=calling[:16],
                 peer=_peer(event)[:64],
-                identifier=identifier,
+                identifier=(raw_identifier, transfer_syntax),
                 matches=outcome.matches,
                 status=outcome.status,
                 duration_ms=elapsed,

@@ -215,6 +215,8 @@ MWL_CHECK_CALLING_IP = env_bool("MWL_CHECK_CALLING_IP", False)
 MWL_WORKERS = env_int("MWL_WORKERS", 1, minimum=1, maximum=64)
 # Built-and-encoded responses kept per gateway process (0 disables the cache).
 MWL_RESPONSE_CACHE_SIZE = env_int("MWL_RESPONSE_CACHE_SIZE", 10_000, minimum=0)
+# Parsed and compiled C-FIND queries kept per gateway process (by request bytes).
+MWL_PLAN_CACHE_SIZE = env_int("MWL_PLAN_CACHE_SIZE", 1_000, minimum=0)
 # Days that association records (accepted, rejected, aborted; no patient data) are kept.
 MWL_ASSOCIATION_RECORD_DAYS = env_int("MWL_ASSOCIATION_RECORD_DAYS", 90, minimum=1)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
