@@ -30,6 +30,8 @@ from pynetdicom.dsutils import encode
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationServer, RequestHandler
 
+from dicom_gateway import wakeups
+
 PDV_OVERHEAD = 6  # item length (4), presentation context ID (1), message control header (1)
 COMMAND_LAST_FRAGMENT = b"\x03"
 DATASET_LAST_FRAGMENT = b"\x02"
@@ -82,11 +84,13 @@ class GatewayDIMSE(DIMSEServiceProvider):
 
 
 class GatewayRequestHandler(RequestHandler):
-    """Creates each accepted association with the gateway's DIMSE provider."""
+    """Creates each accepted association with the gateway's DIMSE provider,
+    and threads that wait for work instead of polling (wakeups.py)."""
 
     server: AssociationServer
 
     def _create_association(self) -> Any:
         assoc = super()._create_association()
         assoc.dimse = GatewayDIMSE(assoc)
+        wakeups.install(assoc)
         return assoc

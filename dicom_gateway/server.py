@@ -11,6 +11,7 @@ import queue
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +24,6 @@ from django.utils import timezone
 from pydicom import config as pydicom_config
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
-from pynetdicom import association as pynetdicom_association
 from pynetdicom import service_class as pynetdicom_service_class
 from pynetdicom.dsutils import decode
 from pynetdicom.transport import ThreadedAssociationServer
@@ -31,7 +31,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from audit.context import acting_as
 from audit.models import AuditRecord, Interface
 from audit.services import audit_records_bulk
-from dicom_gateway import status
+from dicom_gateway import status, wakeups
 from dicom_gateway.dimse import GatewayRequestHandler
 from dicom_gateway.encoding import EncodedDataset, ProfileSettings
 from dicom_gateway.find import FindOutcome, find_worklist
@@ -43,26 +43,7 @@ from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
 NO_STATION = "-NO-STATIONS-"
-DUL_LOOP_DELAY = 0.0002  # seconds; pynetdicom's default is 0.001
-REACTOR_POLL = 0.0002  # seconds; pynetdicom's association reactor polls every 0.001
-
-
-class _ReactorClock:
-    """The ``time`` module as pynetdicom.association sees it, with the
-    acceptor reactor's fixed 1 ms poll (``time.sleep(0.001)`` in
-    ``Association._run_reactor``) shortened: a modality's C-FIND waits for
-    that loop once for the request and once for the release. pynetdicom has no
-    setting for it; every other sleep there is unchanged."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        time.sleep(REACTOR_POLL if seconds == 0.001 else seconds)
-
-
-pynetdicom_association.time = _ReactorClock()  # type: ignore[assignment]
+wakeups.enable()
 
 
 @dataclass(frozen=True)
@@ -174,6 +155,7 @@ class QueryRecorder:
         self.keep_per_ae = keep_per_ae
         self.association_days = association_days
         self._written = 0
+        self._json_memo: OrderedDict[tuple[bytes, Any], dict[str, Any]] = OrderedDict()  # recorder thread only
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="mwl-query-recorder", daemon=True)
         self._thread.start()
@@ -225,6 +207,20 @@ class QueryRecorder:
             summary=f"called {row['called_ae_title']}: {row['reason']}"[:300],
         )
 
+    JSON_MEMO = 256  # identifiers whose DICOM JSON is kept: a modality repeats its poll
+
+    def _json_of(self, encoded: tuple[bytes, Any]) -> dict[str, Any]:
+        """The DICOM JSON of a request's identifier, decoded once per distinct
+        request (decoding and converting cost more than the rest of a record)."""
+        json_identifier = self._json_memo.get(encoded)
+        if json_identifier is None:
+            json_identifier = self._json_memo[encoded] = _identifier_json(encoded)
+            if len(self._json_memo) > self.JSON_MEMO:
+                self._json_memo.popitem(last=False)
+        else:
+            self._json_memo.move_to_end(encoded)
+        return json_identifier
+
     def _write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         captured, associations, audits = [], [], []
         for kind, row in items:
@@ -232,7 +228,7 @@ class QueryRecorder:
                 # The query is turned into DICOM JSON here, off the association's thread.
                 identifier = row.pop("identifier")
                 keys = row.pop("keys", "")
-                json_identifier = _identifier_json(identifier) if identifier else {}
+                json_identifier = self._json_of(identifier) if identifier else {}
                 captured.append(CapturedQuery(**row, identifier=json_identifier))
                 audits.append(self._audit_query(row, keys))
             else:
@@ -405,7 +401,6 @@ class Gateway:
             (evt.EVT_C_FIND, self.handle_find),
             (evt.EVT_N_CREATE, self.handle_n_create),
             (evt.EVT_N_SET, self.handle_n_set),
-            (evt.EVT_CONN_OPEN, self.handle_connection),
             (evt.EVT_ACCEPTED, self.handle_accepted),
             (evt.EVT_REJECTED, self.handle_rejected),
         ]
@@ -436,11 +431,6 @@ class Gateway:
         self.recorder.stop()
 
     # --- events -----------------------------------------------------------
-
-    def handle_connection(self, event: Any) -> None:
-        # pynetdicom's network thread sleeps 1 ms whenever it found nothing to
-        # do; a modality's query is a handful of round trips, so poll faster.
-        event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY
 
     def handle_accepted(self, event: Any) -> None:
         calling = event.assoc.requestor.ae_title.strip()

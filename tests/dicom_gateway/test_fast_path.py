@@ -5,6 +5,7 @@ from a stale plan."""
 
 from __future__ import annotations
 
+import os
 import time
 from io import BytesIO
 from typing import Any
@@ -16,6 +17,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE, evt
 from pynetdicom.dimse_primitives import C_FIND
 
+from dicom_gateway import wakeups
 from dicom_gateway.encoding import ProfileSettings
 from dicom_gateway.find import PLAN_CACHE, FindOutcome, find_worklist
 from dicom_gateway.keys import MWL_FIND_SOP_CLASS
@@ -181,3 +183,29 @@ def test_a_planned_query_runs_one_sql_statement_and_fails_c000_when_the_database
         connection.close()
         settings_dict["PORT"], settings_dict["NAME"] = saved
     assert len(list(find_worklist(query, **kwargs))) == len(first)  # back without a restart
+
+
+def test_an_idle_association_costs_no_cpu(live_worklist: Worklist, gateway: Gateway) -> None:
+    """The association's two threads wait for work (wakeups.py) instead of
+    polling every millisecond: an open, idle association costs next to no CPU."""
+    assert wakeups.REACTOR_LOOPS  # pynetdicom's loops were found
+    ae = AE(ae_title="CT_ROOM3")
+    ae.add_requested_context(MWL_FIND_SOP_CLASS)
+    assoc = ae.associate("127.0.0.1", gateway.port, ae_title="RIS_MWL")
+    assert assoc.is_established
+    try:
+        time.sleep(0.2)
+        # The requestor (pynetdicom, in this process too) polls as usual: hold
+        # its reactor (as send_c_find does) and slow its network thread down.
+        assoc.dul._run_loop_delay = 0.5
+        assoc._reactor_checkpoint.clear()
+        while not assoc._is_paused:
+            time.sleep(0.001)
+        before = os.times()
+        time.sleep(1.0)
+        after = os.times()
+        assoc._reactor_checkpoint.set()
+    finally:
+        assoc.release()
+    cpu_ms = (after.user + after.system - before.user - before.system) * 1000
+    assert cpu_ms < 50  # polling every millisecond: over 100 ms here
