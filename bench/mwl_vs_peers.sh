@@ -51,7 +51,12 @@ wait_echo() {  # port
     done
     return 1
 }
-qm() { $PY bench/peers/query_mix.py "$@" --aet WLM --nodelay --json-out "$RESULTS" >/dev/null; }
+# CLIENT_NODELAY=0: the pynetdicom client leaves Nagle's algorithm on (bench/nagle.sh)
+qm() {
+    local nodelay=(--nodelay)
+    [ "${CLIENT_NODELAY:-1}" = 1 ] || nodelay=()
+    $PY bench/peers/query_mix.py "$@" --aet WLM "${nodelay[@]}" --json-out "$RESULTS" >/dev/null
+}
 measure() {  # label port n
     local label="$1" port="$2" n="$3" data="$WORK/data/N$3" queries="Q1,Q2,Q3,Q4,Q5"
     if [[ ",$CLIENTS," == *,cxx,* ]]; then
@@ -86,7 +91,7 @@ for n in "${sizes[@]}"; do
         > "$WORK/gateway-N$n.log" 2>&1 &
     gw=$!
     wait_echo 11112
-    measure mwl_gateway 11112 "$n"
+    measure "${GW_LABEL:-mwl_gateway}" 11112 "$n"
     kill "$gw"; wait "$gw" 2>/dev/null || true
     fi
 

@@ -118,6 +118,7 @@ class NoDelayServer(ThreadedAssociationServer):
     kernel spreads the associations over them (pynetdicom is bound by the GIL)."""
 
     reuse_port = False
+    nodelay = True
     COLLECT_EVERY = 60.0  # seconds between full garbage collections
 
     def service_actions(self) -> None:
@@ -137,7 +138,8 @@ class NoDelayServer(ThreadedAssociationServer):
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client_socket, address = super().get_request()
-        client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.nodelay:
+            client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client_socket, address
 
 
@@ -406,7 +408,9 @@ class Gateway:
         ]
 
     def start(self, host: str, port: int, *, reuse_port: bool = False) -> ThreadedAssociationServer:
-        server_class = type("GatewayServer", (NoDelayServer,), {"reuse_port": reuse_port})
+        server_class = type(
+            "GatewayServer", (NoDelayServer,), {"reuse_port": reuse_port, "nodelay": settings.MWL_TCP_NODELAY}
+        )
         server = self.ae.make_server(
             (host, port),
             evt_handlers=self.handlers(),

@@ -213,6 +213,8 @@ MWL_CHECK_CALLING_IP = env_bool("MWL_CHECK_CALLING_IP", False)
 # How many recent queries per calling AE are kept for "why isn't my patient on the scanner?".
 # Gateway processes sharing the port (pynetdicom is bound by the GIL: one core per process).
 MWL_WORKERS = env_int("MWL_WORKERS", 1, minimum=1, maximum=64)
+# Nagle's algorithm off on every association (switch on only to measure what it costs).
+MWL_TCP_NODELAY = env_bool("MWL_TCP_NODELAY", True)
 # Built-and-encoded responses kept per gateway process (0 disables the cache).
 MWL_RESPONSE_CACHE_SIZE = env_int("MWL_RESPONSE_CACHE_SIZE", 10_000, minimum=0)
 # Parsed and compiled C-FIND queries kept per gateway process (by request bytes).
