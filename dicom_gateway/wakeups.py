@@ -52,7 +52,9 @@ REACTOR_LOOPS = frozenset({Association._run_reactor.__code__, DULServiceProvider
 
 class EventFdWaker:
     """An eventfd another thread can write to end a ``select()``. Closed by
-    its owner (the network thread) when it stops; writes after that are ignored."""
+    its owner (the network thread) when it stops; writes and reads after that
+    are ignored (under the lock, so a closed and reused descriptor number is
+    never touched)."""
 
     def __init__(self) -> None:
         self._fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -68,8 +70,9 @@ class EventFdWaker:
                     os.eventfd_write(self._fd, 1)
 
     def drain(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):  # nothing to read, or closed meanwhile
-            os.eventfd_read(self._fd)
+        with self._lock, contextlib.suppress(BlockingIOError):  # nothing to read
+            if self._fd >= 0:
+                os.eventfd_read(self._fd)
 
     def close(self) -> None:
         with self._lock:
@@ -113,8 +116,6 @@ def _network_wait(dul: DULServiceProvider, waker: EventFdWaker) -> Callable[[flo
         except (OSError, ValueError):  # the socket was closed meanwhile
             time.sleep(seconds)
         waker.drain()
-        if dul._kill_thread:
-            waker.close()  # the loop ends right after this sleep
 
     return wait
 
@@ -124,7 +125,19 @@ def install(assoc: Association) -> None:
     before its thread starts (no queue is in use yet)."""
     wake = threading.Event()
     waker = EventFdWaker()
-    weakref.finalize(assoc.dul, waker.close)  # if the network thread ends some other way
+    # Closed by the network thread itself when its loop ends (so no other thread
+    # can close it under a select() and see the number reused), or at garbage
+    # collection if the thread never ran. Thread._target is what Thread.run calls.
+    network_loop = assoc.dul._target  # type: ignore[attr-defined]
+
+    def network_thread() -> None:
+        try:
+            network_loop()
+        finally:
+            waker.close()
+
+    assoc.dul._target = network_thread  # type: ignore[attr-defined]
+    weakref.finalize(assoc.dul, waker.close)
     assoc.dimse.msg_queue = WakingQueue(wake.set)
     assoc.dul.to_user_queue = WakingQueue(wake.set)
     assoc.dul.to_provider_queue = WakingQueue(waker.wake)

@@ -5,6 +5,7 @@ from a stale plan."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from io import BytesIO
@@ -209,3 +210,25 @@ def test_an_idle_association_costs_no_cpu(live_worklist: Worklist, gateway: Gate
         assoc.release()
     cpu_ms = (after.user + after.system - before.user - before.system) * 1000
     assert cpu_ms < 50  # polling every millisecond: over 100 ms here
+
+
+def _eventfds() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    return count
+
+
+def test_finished_associations_leave_no_descriptor_open(live_worklist: Worklist, gateway: Gateway) -> None:
+    """Each association's eventfd is closed by its network thread as it ends,
+    not left for the garbage collector."""
+    pynetdicom_find(gateway.port, mwl_query(sps=DAY))
+    time.sleep(0.2)
+    before = _eventfds()
+    for _ in range(20):
+        assert len(pynetdicom_find(gateway.port, mwl_query(sps=DAY)).identifiers) == 2
+    deadline = time.monotonic() + 3
+    while _eventfds() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _eventfds() <= before
