@@ -11,7 +11,6 @@ import queue
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,7 +33,7 @@ from audit.services import audit_records_bulk
 from dicom_gateway import status, wakeups
 from dicom_gateway.dimse import GatewayRequestHandler
 from dicom_gateway.encoding import EncodedDataset, ProfileSettings
-from dicom_gateway.find import FindOutcome, find_worklist
+from dicom_gateway.find import FindOutcome, LruCache, find_worklist
 from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.matching import InvalidIdentifier
 from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery
@@ -152,12 +151,13 @@ class QueryRecorder:
     PRUNE_EVERY = 500  # association records between two deletions by age
     BATCH = 500
     GATHER_SECONDS = 1.0
+    JSON_MEMO = 256  # identifiers whose DICOM JSON is kept: a modality repeats its poll
 
     def __init__(self, *, keep_per_ae: int, association_days: int = 90):
         self.keep_per_ae = keep_per_ae
         self.association_days = association_days
         self._written = 0
-        self._json_memo: OrderedDict[tuple[bytes, Any], dict[str, Any]] = OrderedDict()  # recorder thread only
+        self._json_memo: LruCache[tuple[bytes, Any], dict[str, Any]] = LruCache(self.JSON_MEMO)
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="mwl-query-recorder", daemon=True)
         self._thread.start()
@@ -209,19 +209,10 @@ class QueryRecorder:
             summary=f"called {row['called_ae_title']}: {row['reason']}"[:300],
         )
 
-    JSON_MEMO = 256  # identifiers whose DICOM JSON is kept: a modality repeats its poll
-
     def _json_of(self, encoded: tuple[bytes, Any]) -> dict[str, Any]:
         """The DICOM JSON of a request's identifier, decoded once per distinct
         request (decoding and converting cost more than the rest of a record)."""
-        json_identifier = self._json_memo.get(encoded)
-        if json_identifier is None:
-            json_identifier = self._json_memo[encoded] = _identifier_json(encoded)
-            if len(self._json_memo) > self.JSON_MEMO:
-                self._json_memo.popitem(last=False)
-        else:
-            self._json_memo.move_to_end(encoded)
-        return json_identifier
+        return self._json_memo.get_or_build(encoded, partial(_identifier_json, encoded))
 
     def _write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         captured, associations, audits = [], [], []
