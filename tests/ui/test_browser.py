@@ -48,12 +48,19 @@ def log_in(browser: Browser, base: str, user: User, language: str | None = None)
     return page
 
 
+def wait_for_htmx(page: Page) -> None:
+    """Wait until htmx has processed the page: it binds its attributes in its
+    DOMContentLoaded handler, so typing before then sends no request."""
+    page.wait_for_function("() => window.htmx !== undefined && document.readyState === 'complete'")
+
+
 def test_book_a_ct_and_take_it_through_the_day_list(
     browser: Browser, live_server: Any, scheduler: User, technologist: User, ct_station: Station, ct_head: Procedure
 ) -> None:
     page = log_in(browser, live_server.url, scheduler)
     # register
     page.click("header nav >> text=Patients")
+    wait_for_htmx(page)
     page.fill("#q", "Mushi")
     expect(page.locator("#results")).to_contain_text("No patient found")
     page.click("#new-patient")
@@ -67,6 +74,7 @@ def test_book_a_ct_and_take_it_through_the_day_list(
     patient = Patient.objects.get(family_name="Mushi")
     # order a CT, found through the catalogue search
     page.click("#new-order")
+    wait_for_htmx(page)
     page.fill("#procedure_q", "head")
     page.locator("#procedure-choices label", has_text="CT Head without contrast").click()
     page.click("button.primary")
