@@ -36,7 +36,7 @@ COLUMNS = sorted(
 class EncodedDataset(Dataset):
     """A response identifier that keeps its encoding per transfer syntax, so a
     cached response is encoded once however often modalities ask for it (see
-    server.install_encode_cache). Never changed after it is built."""
+    accel.install_encode_cache). Never changed after it is built."""
 
     def encoded(self, key: tuple[bool, bool, bool], encode: Any) -> bytes | None:
         encodings: dict[tuple[bool, bool, bool], bytes] = self.__dict__.setdefault("_encodings", {})

@@ -35,6 +35,45 @@ class InvalidIdentifier(ValueError):
     """The identifier cannot be a Modality Worklist query (-> 0xA900)."""
 
 
+# PS3.5 6.2: the longest value each text VR may hold, in characters (PN: per
+# component group; dates and times are checked by their parsers). Longer
+# values are refused before any SQL is built, so a query cannot become
+# unbounded work (a 128,000-character wildcard was a regular expression
+# that ran for a minute in PostgreSQL).
+VR_MAX_CHARS = {
+    "AE": 16,
+    "AS": 4,
+    "CS": 16,
+    "DS": 16,
+    "IS": 12,
+    "LO": 64,
+    "LT": 10240,
+    "PN": 64,
+    "SH": 16,
+    "ST": 1024,
+    "UI": 64,
+}
+
+
+def check_values(identifier: Dataset) -> None:
+    """Every text value in the identifier (nested items too) is one its VR
+    allows: no NUL character (PS3.5 6.1.2: not in the default repertoire;
+    PostgreSQL cannot store it either) and no longer than the VR's maximum."""
+    for element in identifier.iterall():
+        limit = VR_MAX_CHARS.get(element.VR)
+        if limit is None and element.VR not in ("DA", "DT", "TM", "UC", "UT", "UR"):
+            continue
+        for value in _values(element):
+            name = element.keyword or str(element.tag)
+            if "\x00" in value:
+                raise InvalidIdentifier(f"{name} contains a NUL character")
+            if limit is None:
+                continue
+            parts = value.split("=") if element.VR == "PN" else [value]
+            if any(len(part) > limit for part in parts):
+                raise InvalidIdentifier(f"{name} is longer than {element.VR} allows ({limit} characters)")
+
+
 @dataclass
 class ParsedQuery:
     """What one C-FIND asks for: the filter and the shape of the answer."""
@@ -241,6 +280,7 @@ def _sps_item(identifier: Dataset) -> Dataset | None:
 
 def parse_identifier(identifier: Dataset, *, facility_tz: ZoneInfo) -> ParsedQuery:
     """Turn a decoded C-FIND identifier into filters and the answer's shape."""
+    check_values(identifier)
     query_tz: dt.tzinfo = facility_tz
     offset_text = _element_text(identifier, "TimezoneOffsetFromUTC")
     if offset_text:

@@ -168,3 +168,16 @@ class PerformedProcedureStep(models.Model):
 
     def __str__(self) -> str:
         return f"MPPS {self.pps_id or self.sop_instance_uid} {self.status}"
+
+
+class RecorderJournal(models.Model):
+    """How far the gateway's recorder has shipped one process's journal of
+    answered queries into the database (dicom_gateway/recorder.py); written
+    in the same transaction as the records, so none is written twice."""
+
+    name = models.CharField(max_length=100, unique=True)
+    shipped_offset = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.shipped_offset}"

@@ -1,20 +1,21 @@
-"""Wiring of the pynetdicom acceptor: which AEs may associate, TCP_NODELAY,
-the event handlers, and a background recorder of queries. The matching and
-encoding live in find.py; nothing here touches patient data."""
+"""Wiring of the pynetdicom acceptor: which AEs may associate (AccessPolicy,
+admission.py's limits), TCP_NODELAY, and the event handlers for C-ECHO,
+C-FIND and MPPS (N-CREATE/N-SET). The matching and encoding live in
+find.py, MPPS in mpps.py, the records of what was answered in recorder.py;
+nothing here touches patient data."""
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import logging
-import queue
 import socket
+import socketserver
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -23,26 +24,23 @@ from django.utils import timezone
 from pydicom import config as pydicom_config
 from pynetdicom import AE, evt
 from pynetdicom import _config as pynetdicom_config
-from pynetdicom import service_class as pynetdicom_service_class
-from pynetdicom.dsutils import decode
 from pynetdicom.transport import ThreadedAssociationServer
 
 from audit.context import acting_as
-from audit.models import AuditRecord, Interface
-from audit.services import audit_records_bulk
-from dicom_gateway import status, wakeups
-from dicom_gateway.dimse import GatewayRequestHandler
-from dicom_gateway.encoding import EncodedDataset, ProfileSettings
-from dicom_gateway.find import FindOutcome, LruCache, find_worklist
+from audit.models import Interface
+from dicom_gateway import accel, status
+from dicom_gateway.admission import Admission, Limits, await_associate_request
+from dicom_gateway.encoding import ProfileSettings
+from dicom_gateway.find import FindOutcome, Response, find_worklist
 from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.matching import InvalidIdentifier
-from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery
+from dicom_gateway.models import AssociationOutcome
 from dicom_gateway.mpps import Answer, mpps_create, mpps_set
+from dicom_gateway.recorder import QueryRecorder
 
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
 NO_STATION = "-NO-STATIONS-"
-wakeups.enable()
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,8 @@ class NoDelayServer(ThreadedAssociationServer):
     reuse_port = False
     nodelay = True
     COLLECT_EVERY = 60.0  # seconds between full garbage collections
+    admission: Admission
+    on_refused: Callable[[str, int, str], None]
 
     def service_actions(self) -> None:
         """pynetdicom runs a full ``gc.collect()`` every 60th pass of the accept
@@ -129,6 +129,12 @@ class NoDelayServer(ThreadedAssociationServer):
         if now - getattr(self, "_collected_at", 0.0) >= self.COLLECT_EVERY:
             self._collected_at = now
             gc.collect()
+
+    def shutdown(self) -> None:
+        """Stop serving and close the socket (pynetdicom's shutdown also expects
+        the server in the AE's private list, which make_server does not do)."""
+        socketserver.TCPServer.shutdown(self)
+        self.server_close()
 
     def server_bind(self) -> None:
         if self.reuse_port and self.socket is not None:
@@ -141,137 +147,25 @@ class NoDelayServer(ThreadedAssociationServer):
             client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client_socket, address
 
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """A new connection: refused at once (closed) over the pending caps."""
+        why = self.admission.admit_connection(client_address[0])
+        if why:
+            self.on_refused(client_address[0], client_address[1], why)
+        return not why
 
-class QueryRecorder:
-    """Writes CapturedQuery, AssociationRecord and audit rows from a background
-    thread, off the response path. Whatever queued up while it wrote the last
-    batch is written together: one INSERT per table per batch, so under load the
-    cost per query falls (this thread shares the GIL with the associations)."""
-
-    PRUNE_EVERY = 500  # association records between two deletions by age
-    BATCH = 500
-    GATHER_SECONDS = 1.0
-    JSON_MEMO = 256  # identifiers whose DICOM JSON is kept: a modality repeats its poll
-
-    def __init__(self, *, keep_per_ae: int, association_days: int = 90):
-        self.keep_per_ae = keep_per_ae
-        self.association_days = association_days
-        self._written = 0
-        self._json_memo: LruCache[tuple[bytes, Any], dict[str, Any]] = LruCache(self.JSON_MEMO)
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(maxsize=10_000)
-        self._thread = threading.Thread(target=self._run, name="mwl-query-recorder", daemon=True)
-        self._thread.start()
-
-    def record(self, **row: Any) -> None:
-        self._put(("query", row))
-
-    def record_association(self, **row: Any) -> None:
-        self._put(("association", row))
-
-    def _put(self, item: tuple[str, dict[str, Any]]) -> None:
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """On the connection's own thread: wait for its whole A-ASSOCIATE-RQ
+        (admission.py) before pynetdicom makes an association of it."""
         try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            logger.warning("recorder queue full; a %s record was dropped", item[0])
-
-    def flush(self) -> None:
-        self._queue.join()
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
-
-    @staticmethod
-    def _audit_query(row: dict[str, Any], keys: str) -> AuditRecord:
-        return AuditRecord(
-            at=row["received_at"],
-            interface=Interface.DICOM,
-            actor=row["calling_ae_title"],
-            ip=row["peer"],
-            action="c-find",
-            object_type="dicom_gateway.CapturedQuery",
-            ae_title=row["calling_ae_title"],
-            summary=f"keys={keys or '-'} matches={row['matches']} status=0x{row['status']:04X} "
-            f"ms={row['duration_ms']:.1f}"[:300],
-            after={"matches": row["matches"], "status": row["status"], "ms": round(row["duration_ms"], 1)},
-        )
-
-    @staticmethod
-    def _audit_association(row: dict[str, Any]) -> AuditRecord:
-        return AuditRecord(
-            at=row["at"],
-            interface=Interface.DICOM,
-            actor=row["calling_ae_title"],
-            ip=row["peer"],
-            action=f"association-{row['outcome']}"[:32],
-            object_type="dicom_gateway.AssociationRecord",
-            ae_title=row["calling_ae_title"],
-            summary=f"called {row['called_ae_title']}: {row['reason']}"[:300],
-        )
-
-    def _json_of(self, encoded: tuple[bytes, Any]) -> dict[str, Any]:
-        """The DICOM JSON of a request's identifier, decoded once per distinct
-        request (decoding and converting cost more than the rest of a record)."""
-        return self._json_memo.get_or_build(encoded, partial(_identifier_json, encoded))
-
-    def _write(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        captured, associations, audits = [], [], []
-        for kind, row in items:
-            if kind == "query":
-                # The query is turned into DICOM JSON here, off the association's thread.
-                identifier = row.pop("identifier")
-                keys = row.pop("keys", "")
-                json_identifier = self._json_of(identifier) if identifier else {}
-                captured.append(CapturedQuery(**row, identifier=json_identifier))
-                audits.append(self._audit_query(row, keys))
-            else:
-                associations.append(AssociationRecord(**row))
-                if row["outcome"] != AssociationOutcome.ACCEPTED:
-                    audits.append(self._audit_association(row))
-        if captured:
-            CapturedQuery.objects.bulk_create(captured)
-            for calling in {c.calling_ae_title for c in captured}:
-                mine = CapturedQuery.objects.filter(calling_ae_title=calling)
-                keep = list(mine.order_by("-received_at", "-pk").values_list("pk", flat=True)[: self.keep_per_ae])
-                mine.exclude(pk__in=keep).delete()
-        if associations:
-            AssociationRecord.objects.bulk_create(associations)
-            before, self._written = self._written, self._written + len(associations)
-            if before // self.PRUNE_EVERY != self._written // self.PRUNE_EVERY or before == 0:
-                cutoff = timezone.now() - dt.timedelta(days=self.association_days)
-                AssociationRecord.objects.filter(at__lt=cutoff).delete()
-        if audits and settings.AUDIT_ENABLED:
-            audit_records_bulk(audits)
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            # Gather for a moment: a modality's queries come in bursts, and writing
-            # while associations run slows them (the writes share the GIL and the
-            # cores with them); one batch a second costs them far less than a few
-            # INSERTs per query.
-            deadline = time.monotonic() + self.GATHER_SECONDS
-            while len(batch) < self.BATCH and batch[-1] is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(self._queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
-            items = [item for item in batch if item is not None]
-            try:
-                if items:
-                    self._write(items)
-            except DatabaseError:
-                logger.exception("could not write %d gateway records", len(items))
-                connection.close()
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if batch[-1] is None:
-                connection.close()  # this thread's connection ends with it
-                return
+            why = await_associate_request(request, self.admission.limits)
+        finally:
+            self.admission.connection_done(client_address[0])
+        if why:
+            self.on_refused(client_address[0], client_address[1], why)
+            self.shutdown_request(request)
+            return
+        super().process_request_thread(request, client_address)
 
 
 CANCEL_CHECK_EVERY = 8  # matches between waits for the outgoing queue to drain
@@ -317,39 +211,9 @@ def _decoded_identifier(event: Any) -> Any:
     return identifier
 
 
-def _identifier_json(encoded: tuple[bytes, Any]) -> dict[str, Any]:
-    """The captured query as DICOM JSON, decoded here in the recorder's
-    thread (the C-FIND itself may not have decoded it: see find.PLAN_CACHE)."""
-    data, transfer_syntax = encoded
-    try:
-        identifier = decode(
-            BytesIO(data), transfer_syntax.is_implicit_VR, transfer_syntax.is_little_endian, transfer_syntax.is_deflated
-        )
-        return dict(identifier.to_json_dict()) if identifier is not None else {}
-    except Exception:  # noqa: BLE001 - capture is best effort
-        return {}
-
-
-def install_encode_cache() -> None:
-    """pynetdicom has no hook for pre-encoded identifiers: its C-FIND SCP calls
-    the module function service_class.encode for every response. Wrap it so
-    our EncodedDataset responses reuse their bytes; anything else is encoded
-    as before."""
-    original = pynetdicom_service_class.encode
-    if getattr(original, "mwl_cached", False):
-        return
-
-    def encode(ds: Any, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False) -> bytes | None:
-        if isinstance(ds, EncodedDataset):
-            return ds.encoded((is_implicit_vr, is_little_endian, deflated), original)
-        return original(ds, is_implicit_vr, is_little_endian, deflated)
-
-    encode.mwl_cached = True  # type: ignore[attr-defined]
-    pynetdicom_service_class.encode = encode
-
-
 class Gateway:
-    """The Modality Worklist SCP: C-ECHO and C-FIND (MWL Information Model - FIND)."""
+    """The Modality Worklist SCP: C-ECHO, C-FIND (MWL Information Model - FIND)
+    and MPPS (N-CREATE, N-SET)."""
 
     def __init__(
         self,
@@ -359,9 +223,12 @@ class Gateway:
         check_ip: bool = False,
         keep_per_ae: int = 20,
         association_days: int = 90,
+        limits: Limits | None = None,
+        journal_dir: Path | None = None,
     ):
-        # Query values are matched, not validated: "C?" in a CS key or a value
-        # longer than its VR allows is a legal query, not a warning per element.
+        # Query values are matched, not validated: "C?" in a CS key is a legal
+        # query, not a warning per element (matching.check_values refuses what no
+        # VR allows).
         pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
         # Item values were validated when the RIS wrote them (worklist.services);
         # re-validating every element of every response costs more than encoding it.
@@ -372,16 +239,28 @@ class Gateway:
         pynetdicom_config.LOG_HANDLER_LEVEL = "none"
         pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
         pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
-        install_encode_cache()
+        self.accelerated = accel.install()
+        self.limits = limits or Limits(
+            max_associations=settings.MWL_MAX_ASSOCIATIONS,
+            max_per_peer=settings.MWL_MAX_ASSOCIATIONS_PER_PEER,
+            max_pending=settings.MWL_MAX_PENDING,
+            max_pending_per_peer=settings.MWL_MAX_PENDING_PER_PEER,
+            request_timeout=settings.MWL_REQUEST_TIMEOUT,
+        )
+        self.admission = Admission(self.limits)
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
-        self.recorder = QueryRecorder(keep_per_ae=keep_per_ae, association_days=association_days)
+        self.recorder = QueryRecorder(
+            keep_per_ae=keep_per_ae, association_days=association_days, journal_dir=journal_dir
+        )
         self.ae = GatewayAE(ae_title=ae_title)
         self.ae.policy = self.policy
         self.ae.require_called_aet = True
-        self.ae.network_timeout = 60
+        self.ae.network_timeout = settings.MWL_IDLE_TIMEOUT
         self.ae.acse_timeout = 30
         self.ae.dimse_timeout = 60
-        self.ae.maximum_associations = 64
+        # admission.py decides; pynetdicom's own count (which includes connections
+        # that have not associated) only stops a runaway beyond both caps.
+        self.ae.maximum_associations = self.limits.max_associations + self.limits.max_pending
         self.ae.add_supported_context(VERIFICATION_SOP_CLASS)
         self.ae.add_supported_context(MWL_FIND_SOP_CLASS)
         self.ae.add_supported_context(MPPS_SOP_CLASS)
@@ -394,21 +273,28 @@ class Gateway:
             (evt.EVT_C_FIND, self.handle_find),
             (evt.EVT_N_CREATE, self.handle_n_create),
             (evt.EVT_N_SET, self.handle_n_set),
+            (evt.EVT_REQUESTED, self.handle_requested),
             (evt.EVT_ACCEPTED, self.handle_accepted),
             (evt.EVT_REJECTED, self.handle_rejected),
         ]
 
     def start(self, host: str, port: int, *, reuse_port: bool = False) -> ThreadedAssociationServer:
         server_class = type(
-            "GatewayServer", (NoDelayServer,), {"reuse_port": reuse_port, "nodelay": settings.MWL_TCP_NODELAY}
+            "GatewayServer",
+            (NoDelayServer,),
+            {
+                "reuse_port": reuse_port,
+                "nodelay": settings.MWL_TCP_NODELAY,
+                "admission": self.admission,
+                "on_refused": self._connection_refused,
+            },
         )
         server = self.ae.make_server(
             (host, port),
             evt_handlers=self.handlers(),
             server_class=server_class,
-            request_handler=GatewayRequestHandler,
+            request_handler=accel.request_handler(self.accelerated),
         )
-        self.ae._servers.append(server)  # as AE.start_server does, so server.shutdown() can find it
         self._thread = threading.Thread(target=server.serve_forever, name="mwl-acceptor", daemon=True)
         self._thread.start()
         self.server = server
@@ -422,10 +308,39 @@ class Gateway:
     def stop(self) -> None:
         if self.server is not None:
             self.server.shutdown()
-            self.server.server_close()
         self.recorder.stop()
 
     # --- events -----------------------------------------------------------
+
+    def _connection_refused(self, ip: str, port: int, why: str) -> None:
+        """A connection closed before it became an association (admission.py)."""
+        logger.warning("connection refused peer=%s:%d reason=%s", ip, port, why)
+        self.recorder.record_association(
+            calling_ae_title="",
+            called_ae_title="",
+            peer=f"{ip}:{port}"[:64],
+            outcome=AssociationOutcome.REJECTED,
+            reason=why[:200],
+            at=timezone.now(),
+        )
+
+    def handle_requested(self, event: Any) -> None:
+        """A complete A-ASSOCIATE-RQ: refused (transient, local limit exceeded)
+        when the gateway or this address has its share of associations."""
+        ip = event.assoc.requestor.address
+        established = [a.requestor.address for a in self.ae.active_associations if a.is_established]
+        why = self.admission.admit_association(ip, established)
+        if not why:
+            return
+        logger.warning(
+            "association rejected peer=%s calling_ae=%s reason=%s",
+            _peer(event),
+            event.assoc.requestor.ae_title.strip(),
+            why,
+        )
+        self._record_association(event, AssociationOutcome.REJECTED, why)
+        event.assoc.acse.send_reject(0x02, 0x03, 0x02)  # rejected-transient, provider (presentation), local limit
+        event.assoc.kill()
 
     def handle_accepted(self, event: Any) -> None:
         calling = event.assoc.requestor.ae_title.strip()
@@ -470,7 +385,9 @@ class Gateway:
         logger.info("C-ECHO peer=%s calling_ae=%s", _peer(event), event.assoc.requestor.ae_title.strip())
         return status.SUCCESS
 
-    def handle_find(self, event: Any) -> Any:
+    def handle_find(self, event: Any) -> Iterator[Response]:
+        """The C-FIND responses; the query is journalled (recorder.py) before its
+        final response goes out, whatever the outcome."""
         started = time.perf_counter()
         received_at = timezone.now()
         calling = event.assoc.requestor.ae_title.strip()
@@ -479,9 +396,13 @@ class Gateway:
         outcome = FindOutcome()
         transfer_syntax = event.context.transfer_syntax
         raw_identifier = event.request.Identifier.getvalue() if event.request.Identifier is not None else b""
+        finish = partial(
+            self._find_done, event, calling, outcome, started, received_at, (raw_identifier, transfer_syntax)
+        )
         close_old_connections()
+        finished = False
         try:
-            yield from find_worklist(
+            for response in find_worklist(
                 partial(_decoded_identifier, event),
                 calling_ae=calling,
                 profile=profile,
@@ -489,30 +410,48 @@ class Gateway:
                 is_cancelled=cancel_check(event),
                 outcome=outcome,
                 request_key=(raw_identifier, transfer_syntax),
-            )
+            ):
+                code = response[0] if isinstance(response[0], int) else int(response[0].Status)
+                if code not in (status.PENDING, status.PENDING_WARNING):
+                    finished = True  # a failure or cancel: pynetdicom sends it and asks for nothing more
+                    finish()
+                yield response
         finally:
-            elapsed = (time.perf_counter() - started) * 1000
-            logger.info(
-                "C-FIND peer=%s calling_ae=%s keys=%s matches=%d status=0x%04X ms=%.1f%s",
-                _peer(event),
-                calling,
-                ",".join(f"{k}:{v}" for k, v in outcome.summary.items()) or "-",
-                outcome.matches,
-                outcome.status,
-                elapsed,
-                f" comment={outcome.comment}" if outcome.comment else "",
-            )
-            connection.close()
-            self.recorder.record(
-                keys=",".join(f"{k}:{v}" for k, v in outcome.summary.items()),
-                calling_ae_title=calling[:16],
-                peer=_peer(event)[:64],
-                identifier=(raw_identifier, transfer_syntax),
-                matches=outcome.matches,
-                status=outcome.status,
-                duration_ms=elapsed,
-                received_at=received_at,
-            )
+            if not finished:
+                finish()  # after the last match: before pynetdicom sends the final success
+
+    def _find_done(
+        self,
+        event: Any,
+        calling: str,
+        outcome: FindOutcome,
+        started: float,
+        received_at: Any,
+        identifier: tuple[bytes, Any],
+    ) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        keys = ",".join(f"{k}:{v}" for k, v in outcome.summary.items())
+        logger.info(
+            "C-FIND peer=%s calling_ae=%s keys=%s matches=%d status=0x%04X ms=%.1f%s",
+            _peer(event),
+            calling,
+            keys or "-",
+            outcome.matches,
+            outcome.status,
+            elapsed,
+            f" comment={outcome.comment}" if outcome.comment else "",
+        )
+        connection.close()
+        self.recorder.record(
+            keys=keys,
+            calling_ae_title=calling[:16],
+            peer=_peer(event)[:64],
+            identifier=identifier,
+            matches=outcome.matches,
+            status=outcome.status,
+            duration_ms=elapsed,
+            received_at=received_at,
+        )
 
     # --- MPPS (N-CREATE / N-SET) ----------------------------------------------------
 
@@ -540,6 +479,18 @@ class Gateway:
         except DatabaseError:
             logger.exception("MPPS %s from %s failed", operation, calling)
             answer = Answer(status.PROCESSING_FAILURE, "RIS database unavailable; try again shortly")
+            # mpps.py audits in its own transaction; this answer had none, so the journal keeps it
+            self.recorder.record_audit(
+                at=timezone.now(),
+                interface=Interface.DICOM,
+                actor=calling[:150],
+                ip=_peer(event)[:64],
+                action=f"mpps-{operation.lower()}",
+                object_type="dicom_gateway.PerformedProcedureStep",
+                ae_title=calling[:16],
+                summary=f"{operation} refused: database unavailable status=0x{answer.status:04X}",
+                after={"status": answer.status},
+            )
         finally:
             connection.close()
         logger.info(

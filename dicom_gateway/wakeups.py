@@ -24,7 +24,8 @@ by the code object of the loop that calls ``time.sleep`` (``sys._getframe``),
 so any other sleep, and every association this module did not set up, keeps
 pynetdicom's behaviour. If a pynetdicom upgrade renames the loops, the
 gateway falls back to plain polling, correct but slower
-(``tests/dicom_gateway/test_fast_path.py`` notices).
+(``reactor_loops`` finds nothing; ``tests/dicom_gateway/test_hostile.py``
+checks both). Installed by accel.py, behind ``MWL_ACCEL``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,22 @@ from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
 
 IDLE_WAIT = 0.05  # seconds: the longest a thread sleeps with nothing to do
-REACTOR_LOOPS = frozenset({Association._run_reactor.__code__, DULServiceProvider.run_reactor.__code__})
+
+
+def reactor_loops(association: type = Association, dul: type = DULServiceProvider) -> frozenset[Any]:
+    """The code objects of the two polling loops; empty when this pynetdicom
+    has no such methods (renamed): then no sleep is ever replaced, and the
+    gateway polls as pynetdicom does."""
+    loops = [
+        getattr(getattr(cls, name, None), "__code__", None)
+        for cls, name in ((association, "_run_reactor"), (dul, "run_reactor"))
+    ]
+    if any(loop is None for loop in loops):
+        return frozenset()
+    return frozenset(loops)
+
+
+REACTOR_LOOPS = reactor_loops()
 
 
 class EventFdWaker:
@@ -128,7 +144,9 @@ def install(assoc: Association) -> None:
     # Closed by the network thread itself when its loop ends (so no other thread
     # can close it under a select() and see the number reused), or at garbage
     # collection if the thread never ran. Thread._target is what Thread.run calls.
-    network_loop = assoc.dul._target  # type: ignore[attr-defined]
+    network_loop = getattr(assoc.dul, "_target", None)
+    if not REACTOR_LOOPS or network_loop is None:
+        return  # not this pynetdicom's layout: leave the association polling
 
     def network_thread() -> None:
         try:
@@ -164,6 +182,8 @@ class _LoopClock:
 
 def enable() -> None:
     """Route pynetdicom's reactor sleeps through _LoopClock (idempotent)."""
+    if not REACTOR_LOOPS:
+        return
     for module in (pynetdicom_association, pynetdicom_dul):
         if not isinstance(getattr(module, "time", None), _LoopClock):
             setattr(module, "time", _LoopClock())  # noqa: B010 - the module's global, as documented above

@@ -219,6 +219,25 @@ MWL_TCP_NODELAY = env_bool("MWL_TCP_NODELAY", True)
 MWL_RESPONSE_CACHE_SIZE = env_int("MWL_RESPONSE_CACHE_SIZE", 10_000, minimum=0)
 # Parsed and compiled C-FIND queries kept per gateway process (by request bytes).
 MWL_PLAN_CACHE_SIZE = env_int("MWL_PLAN_CACHE_SIZE", 1_000, minimum=0)
+# ... and the memory both caches may take (estimated), so hostile or varied queries cannot grow the process
+MWL_RESPONSE_CACHE_BYTES = env_int("MWL_RESPONSE_CACHE_MB", 64, minimum=0) * 1024 * 1024
+MWL_PLAN_CACHE_BYTES = env_int("MWL_PLAN_CACHE_MB", 16, minimum=0) * 1024 * 1024
+# Where each gateway process journals what it answered before the answer goes out (recorder.py)
+MWL_JOURNAL_DIR = env_str("MWL_JOURNAL_DIR", str(VAR_DIR / "gateway-journal"))
+# The gateway's shortcuts around pynetdicom internals (dicom_gateway/accel.py); off: public API only.
+MWL_ACCEL = env_bool("MWL_ACCEL", True)
+# Admission (dicom_gateway/admission.py): associations at once, in all and per peer address; connections
+# waiting for their A-ASSOCIATE-RQ, in all and per address, and how long they may take to send it.
+MWL_MAX_ASSOCIATIONS = env_int("MWL_MAX_ASSOCIATIONS", 64, minimum=1)
+MWL_MAX_ASSOCIATIONS_PER_PEER = env_int("MWL_MAX_ASSOCIATIONS_PER_PEER", 16, minimum=1)
+MWL_MAX_PENDING = env_int("MWL_MAX_PENDING", 128, minimum=1)
+MWL_MAX_PENDING_PER_PEER = env_int("MWL_MAX_PENDING_PER_PEER", 8, minimum=1)
+MWL_REQUEST_TIMEOUT = float(env_int("MWL_REQUEST_TIMEOUT", 5, minimum=1))
+# An association with no traffic for this many seconds is aborted.
+MWL_IDLE_TIMEOUT = float(env_int("MWL_IDLE_TIMEOUT", 60, minimum=5))
+# Every SQL statement of the gateway ends after this many ms (PostgreSQL statement_timeout), and the
+# gateway stops waiting for any database answer after it plus a second (a frozen server): 0xC000 + comment.
+MWL_DB_STATEMENT_TIMEOUT_MS = env_int("MWL_DB_STATEMENT_TIMEOUT_MS", 3000, minimum=0)
 # Days that association records (accepted, rejected, aborted; no patient data) are kept.
 MWL_ASSOCIATION_RECORD_DAYS = env_int("MWL_ASSOCIATION_RECORD_DAYS", 90, minimum=1)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)

@@ -45,6 +45,13 @@ def frozen_clock() -> Iterator[Any]:
         yield traveller
 
 
+@pytest.fixture(autouse=True)
+def gateway_journal_dir(settings: Any, tmp_path: Any) -> Any:
+    """Each test's gateway journals in its own folder (dicom_gateway/recorder.py)."""
+    settings.MWL_JOURNAL_DIR = str(tmp_path / "gateway-journal")
+    return tmp_path / "gateway-journal"
+
+
 def _user(username: str, role: Role | None) -> User:
     user = User.objects.create_user(username=username, password="x-test-password")
     if role is not None:

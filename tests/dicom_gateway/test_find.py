@@ -194,7 +194,7 @@ def test_the_cached_encoding_is_the_same_bytes_as_a_fresh_one(worklist: Worklist
     from pynetdicom import service_class
     from pynetdicom.dsutils import encode
 
-    from dicom_gateway.server import install_encode_cache
+    from dicom_gateway.accel import install_encode_cache
 
     install_encode_cache()
     [(_, response)] = run(mwl_query({"PatientID": "CN0004"}, sps={}))
