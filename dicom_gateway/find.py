@@ -20,11 +20,13 @@ from dicom_gateway import status
 from dicom_gateway.encoding import COLUMNS, ProfileSettings, build_response
 from dicom_gateway.matching import InvalidIdentifier, ParsedQuery, parse_identifier
 from mwl_ris.lib.cache import LruCache
+from mwl_ris.lib.db import deadline
 from worklist.models import SERVED_STATUSES, WorklistItem
 
 logger = logging.getLogger(__name__)
 
 Response = tuple[int | Dataset, Dataset | None]
+QUERY_CANCELED = "57014"  # SQLSTATE of a statement ended by statement_timeout
 
 
 class ResponseCache(LruCache[tuple[Any, ...], Dataset]):
@@ -188,13 +190,23 @@ def find_worklist(
         parsed = plan.parsed
         outcome.summary = parsed.summary
         # One indexed query; all rows loaded before the first response, so no
-        # transaction or cursor stays open while we send.
-        rows = plan.rows()
+        # transaction or cursor stays open while we send. Bounded: PostgreSQL's
+        # statement_timeout for a slow query, the deadline for a server that
+        # does not answer at all.
+        connection.ensure_connection()
+        with deadline(settings.MWL_DB_DEADLINE):
+            rows = plan.rows()
     except DatabaseError as exc:
-        logger.exception("worklist query failed for %s", calling_ae)
+        timed_out = getattr(exc.__cause__, "sqlstate", None) == QUERY_CANCELED
+        logger.exception("worklist query %s for %s", "timed out" if timed_out else "failed", calling_ae)
         connection.close()  # the next query reconnects as soon as the database is back
-        outcome.status, outcome.comment = status.UNABLE_TO_PROCESS, type(exc).__name__
-        yield failure(status.UNABLE_TO_PROCESS, "Worklist database unavailable; try again shortly"), None
+        outcome.status, outcome.comment = status.UNABLE_TO_PROCESS, type(exc.__cause__ or exc).__name__
+        comment = (
+            f"Worklist query took longer than {settings.MWL_DB_STATEMENT_TIMEOUT_MS} ms; narrow it"
+            if timed_out
+            else "Worklist database unavailable; try again shortly"
+        )
+        yield failure(status.UNABLE_TO_PROCESS, comment), None
         return
     if limit and len(rows) > limit:
         outcome.status = status.OUT_OF_RESOURCES

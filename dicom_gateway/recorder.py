@@ -33,6 +33,7 @@ from audit.services import audit_records_bulk
 from dicom_gateway import journal
 from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery, RecorderJournal
 from mwl_ris.lib.cache import LruCache
+from mwl_ris.lib.db import deadline
 
 logger = logging.getLogger(__name__)
 Item = tuple[str, dict[str, Any]]
@@ -211,8 +212,9 @@ class QueryRecorder:
         """Write the rows of ``items`` and the journal offset, in one transaction;
         if that fails on a row, each item on its own, leaving out the ones that fail."""
         rows = [self._rows(kind, row) for kind, row in items]
+        connection.ensure_connection()
         try:
-            with transaction.atomic():
+            with deadline(30), transaction.atomic():
                 self._insert(rows)
                 RecorderJournal.objects.update_or_create(name=name, defaults={"shipped_offset": offset})
         except DatabaseError:

@@ -37,6 +37,7 @@ from dicom_gateway.matching import InvalidIdentifier
 from dicom_gateway.models import AssociationOutcome
 from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 from dicom_gateway.recorder import QueryRecorder
+from mwl_ris.lib.db import deadline
 
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
@@ -64,7 +65,9 @@ class AccessPolicy:
         with self._lock:
             if time.monotonic() - self._loaded_at > self.ttl:
                 try:
-                    self._callers = self._load()
+                    connection.ensure_connection()
+                    with deadline(settings.MWL_DB_DEADLINE):
+                        self._callers = self._load()
                     self._loaded_at = time.monotonic()
                 except DatabaseError:
                     logger.exception("could not read stations; keeping the previous list")
@@ -460,7 +463,8 @@ class Gateway:
         request = event.request
         close_old_connections()
         try:
-            with acting_as(Interface.DICOM, calling, ip=_peer(event)):
+            connection.ensure_connection()
+            with deadline(settings.MWL_DB_DEADLINE), acting_as(Interface.DICOM, calling, ip=_peer(event)):
                 try:
                     dataset = event.attribute_list if operation == "N-CREATE" else event.modification_list
                 except Exception as exc:  # noqa: BLE001 - an undecodable dataset is the caller's

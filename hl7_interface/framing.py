@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 END = EB + CR
+KEEP_FACTOR = 8  # how much of an oversized frame is kept for review, in multiples of the limit
 
 
 @dataclass
@@ -23,25 +24,43 @@ class Frame:
     closed: bool = False  # the peer closed the connection: no reply possible
 
 
-async def read_frames(reader: asyncio.StreamReader, *, max_bytes: int, idle_timeout: float) -> AsyncIterator[Frame]:
-    """Yield the frames a connection sends, in order, until it closes."""
-    keep = max_bytes * 8  # how much of an oversized frame is kept for review
+async def read_frames(
+    reader: asyncio.StreamReader, *, max_bytes: int, frame_timeout: float, idle_timeout: float | None = None
+) -> AsyncIterator[Frame]:
+    """Yield the frames a connection sends, in order, until it closes.
+
+    A frame must be complete within ``frame_timeout`` seconds of its first
+    byte (a sender that drips bytes does not hold the connection for ever);
+    with nothing in progress, the connection ends after ``idle_timeout``
+    seconds without data. A frame over ``max_bytes`` is refused; it is kept
+    whole up to eight times that (for review), and beyond that cut, which the
+    refusal says."""
+    keep = max_bytes * KEEP_FACTOR
     buffer = bytearray()
     in_frame = False
     size = 0
+    frame_deadline: float | None = None
+    loop = asyncio.get_running_loop()
     while True:
+        if in_frame or buffer:
+            frame_deadline = frame_deadline or loop.time() + frame_timeout
+            timeout: float | None = max(frame_deadline - loop.time(), 0)
+        else:
+            frame_deadline, timeout = None, idle_timeout
         try:
-            chunk = await asyncio.wait_for(reader.read(65536), timeout=idle_timeout if (in_frame or buffer) else None)
+            chunk = await asyncio.wait_for(reader.read(65536), timeout=timeout)
         except TimeoutError:
+            if not (in_frame or buffer):
+                return  # idle: the caller closes the connection
             problem = "truncated MLLP frame: no end of block" if in_frame else "data outside an MLLP block"
-            yield Frame(bytes(buffer), f"{problem} within {idle_timeout:g} s", size)
+            yield Frame(bytes(buffer), f"{problem} within {frame_timeout:g} s{_kept(size, keep)}", size)
             buffer.clear()
-            in_frame, size = False, 0
+            in_frame, size, frame_deadline = False, 0, None
             continue
         if not chunk:
             if buffer.strip():
                 problem = "truncated MLLP frame: the connection closed" if in_frame else "data outside an MLLP block"
-                yield Frame(bytes(buffer), problem, size, closed=True)
+                yield Frame(bytes(buffer), problem + _kept(size, keep), size, closed=True)
             return
         while chunk:
             if not in_frame:
@@ -55,7 +74,7 @@ async def read_frames(reader: asyncio.StreamReader, *, max_bytes: int, idle_time
                     yield Frame(bytes(junk), "data outside an MLLP block (no start byte <VT>)", len(junk))
                 buffer.clear()
                 chunk = chunk[start + 1 :]
-                in_frame, size = True, 0
+                in_frame, size, frame_deadline = True, 0, None
                 continue
             # In a frame: look for its end, or a new start byte (the sender gave up on this one).
             # END's position in chunk; -1 when <FS> was the buffer's last byte and <CR> starts the chunk.
@@ -66,17 +85,19 @@ async def read_frames(reader: asyncio.StreamReader, *, max_bytes: int, idle_time
                 part = chunk[:restart]
                 size += len(part)
                 buffer += part[: max(keep - len(buffer), 0)]
-                yield Frame(bytes(buffer), "truncated MLLP frame: a new frame began before <FS><CR>", size)
+                problem = "truncated MLLP frame: a new frame began before <FS><CR>" + _kept(size, keep)
+                yield Frame(bytes(buffer), problem, size)
                 buffer.clear()
                 chunk = chunk[restart:]
-                in_frame = False
+                in_frame, frame_deadline = False, None
                 continue
             if end is None:
                 size += len(chunk)
                 buffer += chunk[: max(keep - len(buffer), 0)]
                 break
-            if end == -1:  # <FS> was the buffer's last byte
-                del buffer[-1:]
+            if end == -1:  # <FS> was the buffer's last byte (if it was kept)
+                if len(buffer) >= size:
+                    del buffer[-1:]
                 size -= 1
                 rest = chunk[1:]
             else:
@@ -84,8 +105,17 @@ async def read_frames(reader: asyncio.StreamReader, *, max_bytes: int, idle_time
                 size += len(part)
                 buffer += part[: max(keep - len(buffer), 0)]
                 rest = chunk[end + 2 :]
-            problem = f"message of {size} bytes exceeds the limit of {max_bytes} bytes" if size > max_bytes else ""
+            problem = (
+                f"message of {size} bytes exceeds the limit of {max_bytes} bytes (HL7_MAX_MESSAGE_BYTES)"
+                + _kept(size, keep)
+                if size > max_bytes
+                else ""
+            )
             yield Frame(bytes(buffer), problem, size)
             buffer.clear()
-            in_frame, size = False, 0
+            in_frame, size, frame_deadline = False, 0, None
             chunk = rest
+
+
+def _kept(size: int, keep: int) -> str:
+    return f"; only its first {keep} bytes are kept" if size > keep else ""

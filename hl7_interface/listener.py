@@ -12,9 +12,10 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from hl7_interface.framing import CR, EB, SB, Frame, read_frames
 from hl7_interface.services import message_receive, message_reject
@@ -23,15 +24,23 @@ logger = logging.getLogger(__name__)
 
 
 def handle_frame(frame: Frame, peer: str) -> bytes | None:
-    """Runs in a worker thread. None: nothing could be stored, send nothing."""
+    """Runs in a worker thread. None: nothing could be stored (the database is
+    unavailable), send nothing: the sender resends once it is back."""
     close_old_connections()
     try:
         if frame.problem:
             return message_reject(raw=frame.data, peer=peer, reason=frame.problem)
         return message_receive(raw=frame.data, peer=peer)
-    except Exception:
+    except DatabaseError:
         logger.exception("HL7 message from %s could not be stored; no ACK sent (the sender will resend)", peer)
         return None
+    except Exception as exc:  # a bug on some input: the message is still kept and refused, never left unanswered
+        logger.exception("HL7 message from %s could not be processed; kept and refused", peer)
+        try:
+            return message_reject(raw=frame.data, peer=peer, reason=f"Internal error: {type(exc).__name__}")
+        except Exception:
+            logger.exception("HL7 message from %s could not be stored either; no ACK sent", peer)
+            return None
     finally:
         close_old_connections()
 
@@ -46,10 +55,15 @@ class Listener:
         max_bytes: int,
         frame_timeout: float,
         allowed_peers: frozenset[str] = frozenset(),
+        idle_timeout: float = 300.0,
+        max_connections: int = 64,
+        max_connections_per_peer: int = 8,
     ):
         self.host, self.port = host, port
         self.allowed_peers = allowed_peers  # empty: any peer that reaches the port
-        self.max_bytes, self.frame_timeout = max_bytes, frame_timeout
+        self.max_bytes, self.frame_timeout, self.idle_timeout = max_bytes, frame_timeout, idle_timeout
+        self.max_connections, self.max_connections_per_peer = max_connections, max_connections_per_peer
+        self.per_peer: Counter[str] = Counter()
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
         self.server: asyncio.Server | None = None
@@ -67,16 +81,30 @@ class Listener:
             logger.warning("HL7 connection from %s refused: not in HL7_ALLOWED_PEERS", peer)
             writer.close()
             return
+        if self.connections >= self.max_connections or self.per_peer[peername[0]] >= self.max_connections_per_peer:
+            logger.warning(
+                "HL7 connection from %s refused: %d connections open (%d from this address; limits %d and %d)",
+                peer,
+                self.connections,
+                self.per_peer[peername[0]],
+                self.max_connections,
+                self.max_connections_per_peer,
+            )
+            writer.close()
+            return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections += 1
+        self.per_peer[peername[0]] += 1
         loop = asyncio.get_running_loop()
         messages = 0
         started = time.monotonic()
         logger.info("HL7 connection from %s", peer)
         try:
-            async for frame in read_frames(reader, max_bytes=self.max_bytes, idle_timeout=self.frame_timeout):
+            async for frame in read_frames(
+                reader, max_bytes=self.max_bytes, frame_timeout=self.frame_timeout, idle_timeout=self.idle_timeout
+            ):
                 ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer)
                 messages += 1
                 if frame.closed:
@@ -89,6 +117,9 @@ class Listener:
             logger.info("HL7 connection from %s dropped", peer)
         finally:
             self.connections -= 1
+            self.per_peer[peername[0]] -= 1
+            if self.per_peer[peername[0]] <= 0:
+                del self.per_peer[peername[0]]
             writer.close()
             logger.info(
                 "HL7 connection from %s closed: %d messages in %.1f s", peer, messages, time.monotonic() - started

@@ -114,6 +114,12 @@ def _msh_fields(raw: bytes) -> list[str]:
     if not head.startswith(b"MSH") or len(head) < 8:
         raise Rejected("Not an HL7 v2 message: it does not begin with an MSH segment.", code=SEGMENT_SEQUENCE_ERROR)
     line = head.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r", 1)[0].decode("latin-1")
+    if len(line) < 8:
+        raise Rejected(
+            "The MSH segment is too short to hold its field separator and encoding characters (MSH-1, MSH-2).",
+            code=SEGMENT_SEQUENCE_ERROR,
+            location="MSH-1",
+        )
     separator = line[3]
     parts = line.split(separator)
     return ["MSH", separator, *parts[1:]]

@@ -312,12 +312,13 @@ def message_reject(
     *, raw: bytes, peer: str, reason: str, code: str = parsing.SEGMENT_SEQUENCE_ERROR, location: str = ""
 ) -> bytes:
     """Keep a message we cannot read (bad framing, bad MSH, undecodable) and NACK it with AR."""
-    envelope = parsing.peek_envelope(raw)
+    envelope = {name: _printable(value) for name, value in parsing.peek_envelope(raw).items()}
+    reason = _printable(reason)
     ack = build_ack(code="AR", acknowledged=envelope, text=reason, error_code=code, location=location)
     row = InboundMessage.objects.create(
         peer=peer[:64],
-        raw=raw,
-        text=raw.decode("latin-1"),
+        raw=raw,  # byte for byte, whatever it holds
+        text=_printable(raw.decode("latin-1")),
         sender=f"{envelope.get('sending_application', '')}|{envelope.get('sending_facility', '')}"[:200],
         control_id=envelope.get("control_id", ""),
         message_type=envelope.get("message_type", "")[:32],
@@ -332,6 +333,11 @@ def message_reject(
     return ack.encode("ascii", errors="replace")
 
 
+def _printable(text: str) -> str:
+    """Text PostgreSQL can store (no NUL character); the raw bytes keep the original."""
+    return text.replace("\x00", "\ufffd")
+
+
 def message_receive(*, raw: bytes, peer: str) -> bytes:
     """Store, apply and acknowledge one message; returns the ACK to send.
     Raises only when the message could not even be stored (database down):
@@ -344,6 +350,14 @@ def message_receive(*, raw: bytes, peer: str) -> bytes:
 
 
 def _receive(*, raw: bytes, peer: str) -> bytes:
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        return message_reject(
+            raw=raw,
+            peer=peer,
+            reason=f"The message contains a NUL byte (0x00) at byte {nul}; HL7 v2 text cannot hold it.",
+            code=parsing.DATA_TYPE_ERROR,
+        )
     try:
         envelope, message, text = parsing.decode(raw)
     except Rejected as exc:

@@ -97,6 +97,13 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "mwl_ris.wsgi.application"
 
+
+def _pool_check_connection(conn: object) -> None:
+    from psycopg_pool import ConnectionPool
+
+    ConnectionPool.check_connection(conn)  # type: ignore[type-var]
+
+
 # Database: SQLite in var/ by default, anything dj-database-url understands otherwise.
 _DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'mwl_ris.sqlite3'}"
 DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_SQLITE)
@@ -110,6 +117,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # libpq waits forever for an unreachable server by default: every process gives up after this.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DATABASE_CONNECT_TIMEOUT", 3, minimum=1
+    )
     # A connection pool (psycopg_pool) for long-running multi-threaded processes:
     # the DICOM gateway opens a thread per association and would otherwise
     # connect to PostgreSQL for every query. scripts/start and compose set it there.
@@ -119,8 +130,19 @@ else:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=0),
             "max_size": env_int("DATABASE_POOL_MAX", 16, minimum=1),
-            "timeout": env_int("DATABASE_POOL_TIMEOUT", 5, minimum=1),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 3, minimum=1),
+            # After an outage: psycopg_pool doubles its wait between reconnection attempts
+            # (1, 2, 4 … s) until this; past it the attempt ends, and the next request
+            # that finds the pool empty starts a new one at once. A few seconds keeps
+            # "back within 5 s of the database" true after any outage.
+            "reconnect_timeout": float(env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 3, minimum=1)),
+            # A pooled connection is checked before use: after an outage, broken ones are
+            # replaced instead of failing one request each.
+            "check": _pool_check_connection,
         }
+# statement_timeout of the web app's sessions (mwl_ris/wsgi.py) and the HL7 listener's (0: none).
+WEB_DB_STATEMENT_TIMEOUT_MS = env_int("WEB_DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
+HL7_DB_STATEMENT_TIMEOUT_MS = env_int("HL7_DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -238,6 +260,7 @@ MWL_IDLE_TIMEOUT = float(env_int("MWL_IDLE_TIMEOUT", 60, minimum=5))
 # Every SQL statement of the gateway ends after this many ms (PostgreSQL statement_timeout), and the
 # gateway stops waiting for any database answer after it plus a second (a frozen server): 0xC000 + comment.
 MWL_DB_STATEMENT_TIMEOUT_MS = env_int("MWL_DB_STATEMENT_TIMEOUT_MS", 3000, minimum=0)
+MWL_DB_DEADLINE = MWL_DB_STATEMENT_TIMEOUT_MS / 1000 + 1 if MWL_DB_STATEMENT_TIMEOUT_MS else 10.0
 # Days that association records (accepted, rejected, aborted; no patient data) are kept.
 MWL_ASSOCIATION_RECORD_DAYS = env_int("MWL_ASSOCIATION_RECORD_DAYS", 90, minimum=1)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
@@ -253,6 +276,11 @@ HL7_WORKERS = env_int("HL7_WORKERS", 4, minimum=1, maximum=64)
 HL7_MAX_MESSAGE_BYTES = env_int("HL7_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024)
 # A frame not finished within this many seconds is refused as truncated.
 HL7_FRAME_TIMEOUT = env_int("HL7_FRAME_TIMEOUT", 30, minimum=1)
+# A connection with no message for this many seconds is closed (the sender reconnects when it has one).
+HL7_IDLE_TIMEOUT = env_int("HL7_IDLE_TIMEOUT", 300, minimum=5)
+# Connections open at once, in all and from one address (more are closed at once).
+HL7_MAX_CONNECTIONS = env_int("HL7_MAX_CONNECTIONS", 64, minimum=1)
+HL7_MAX_CONNECTIONS_PER_PEER = env_int("HL7_MAX_CONNECTIONS_PER_PEER", 8, minimum=1)
 # Character set of messages whose MSH-18 is empty (UTF-8 also reads plain ASCII).
 HL7_DEFAULT_CHARSET = env_str("HL7_DEFAULT_CHARSET", "UNICODE UTF-8")
 # Assigning authority (PID-3.4) whose identifier is the Patient ID; empty: type MR/PI, else the first.

@@ -42,6 +42,12 @@ def add_service_error(form: forms.Form, exc: ApplicationError) -> None:
     form.add_error(None, exc.message)
 
 
+class PatientSearchForm(forms.Form):
+    """The search box: refuses what no name or number holds (a NUL character)."""
+
+    q = forms.CharField(required=False, max_length=200)
+
+
 class PatientForm(forms.Form):
     family_name = forms.CharField(label=_("Family name (surname)"), max_length=64)
     given_name = forms.CharField(label=_("Given name"), max_length=64, required=False)

@@ -11,7 +11,7 @@ from patients.models import Patient, normalise_phone
 from patients.selectors import patient_list
 from patients.services import patient_create
 from scheduling.models import AppointmentStatus
-from ui.forms import PatientForm, add_service_error
+from ui.forms import PatientForm, PatientSearchForm, add_service_error
 from ui.permissions import requires
 
 SEARCH_LIMIT = 25
@@ -20,12 +20,13 @@ SEARCH_LIMIT = 25
 @requires(Action.READ)
 def patient_search(request: HttpRequest) -> HttpResponse:
     """Search as you type: name words, Patient ID, NHIF number or phone."""
-    q = request.GET.get("q", "").strip()
+    form = PatientSearchForm(request.GET)
+    valid = form.is_valid()
+    q = form.cleaned_data["q"].strip() if valid else ""
     results = list(patient_list(q=q)[:SEARCH_LIMIT]) if q else []
-    context = {"q": q, "results": results, "limit": SEARCH_LIMIT}
-    if request.htmx:  # type: ignore[attr-defined]
-        return render(request, "ui/patients/_results.html", context)
-    return render(request, "ui/patients/search.html", context)
+    context = {"q": q, "results": results, "limit": SEARCH_LIMIT, "search_errors": form.errors.get("q", [])}
+    template = "ui/patients/_results.html" if request.htmx else "ui/patients/search.html"  # type: ignore[attr-defined]
+    return render(request, template, context, status=200 if valid else 400)
 
 
 def _initial_from_search(q: str) -> dict[str, str]:

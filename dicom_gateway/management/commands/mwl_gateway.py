@@ -9,13 +9,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from dicom_gateway.server import Gateway
+from mwl_ris.lib.db import set_statement_timeout
 
 logger = logging.getLogger("dicom_gateway")
 
@@ -76,32 +78,76 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        set_statement_timeout(settings.MWL_DB_STATEMENT_TIMEOUT_MS)
         workers = max(1, options["workers"])
         common = {"ae_title": options["ae_title"], "bind": options["bind"], "port": options["port"]}
         if workers == 1:
             serve(**common, reuse_port=False)
             return
-        connections.close_all()  # never share a database connection across fork()
-        children: list[int] = []
-        for _ in range(workers):
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    serve(**common, reuse_port=True)
-                finally:
-                    sys.stdout.flush()
-                    os._exit(0)
-            children.append(pid)
-        stop = threading.Event()
+        supervise(workers, common)
 
-        def forward(signum: int, frame: Any) -> None:
-            stop.set()
 
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        stop.wait()
-        for pid in children:
+RESTARTS_WITHIN = 30.0  # seconds: a worker that dies sooner than this after its start counts as failing to start
+MAX_QUICK_FAILURES = 3  # in a row: then the gateway cannot serve, and says so
+
+
+def _worker(common: dict[str, Any]) -> int:
+    """A forked worker: serve until SIGTERM. Returns the exit status (never raises)."""
+    try:
+        serve(**common, reuse_port=True)
+        return 0
+    except BaseException:
+        logger.exception("mwl_gateway worker pid=%d failed", os.getpid())
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def supervise(workers: int, common: dict[str, Any]) -> None:
+    """Run ``workers`` processes sharing the port; restart any that dies. Ends
+    on SIGTERM/SIGINT, or with CommandError when workers keep failing at start
+    (a port in use, a database that refuses every connection)."""
+    connections.close_all()  # never share a database connection across fork()
+    children: dict[int, float] = {}  # pid -> when it started
+    stop = threading.Event()
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os._exit(_worker(common))
+        children[pid] = time.monotonic()
+        logger.info("mwl_gateway worker started pid=%d", pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        stop.set()
+        for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        for pid in children:
-            os.waitpid(pid, 0)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for _ in range(workers):
+        spawn()
+    quick_failures = 0
+    while children:
+        pid, wait_status = os.wait()  # returns when a worker ends (also after forward())
+        started = children.pop(pid, None)
+        if started is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stop.is_set():
+            continue
+        logger.error("mwl_gateway worker pid=%d ended unexpectedly (exit status %d); restarting it", pid, code)
+        quick_failures = quick_failures + 1 if time.monotonic() - started < RESTARTS_WITHIN else 0
+        if quick_failures >= MAX_QUICK_FAILURES:
+            forward(signal.SIGTERM, None)
+            for other in list(children):
+                os.waitpid(other, 0)
+            raise CommandError(
+                f"mwl_gateway cannot serve: workers failed {quick_failures} times in a row within "
+                f"{RESTARTS_WITHIN:g} s of starting (see the errors above)"
+            )
+        spawn()

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from hl7_interface.listener import Listener
+from mwl_ris.lib.db import set_statement_timeout
 
 logger = logging.getLogger("hl7_interface")
 
@@ -26,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.HL7_WORKERS)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        set_statement_timeout(settings.HL7_DB_STATEMENT_TIMEOUT_MS)
         asyncio.run(self._serve(options["bind"], options["port"], max(1, options["workers"])))
 
     async def _serve(self, bind: str, port: int, workers: int) -> None:
@@ -35,6 +37,9 @@ class Command(BaseCommand):
             workers=workers,
             max_bytes=settings.HL7_MAX_MESSAGE_BYTES,
             frame_timeout=settings.HL7_FRAME_TIMEOUT,
+            idle_timeout=settings.HL7_IDLE_TIMEOUT,
+            max_connections=settings.HL7_MAX_CONNECTIONS,
+            max_connections_per_peer=settings.HL7_MAX_CONNECTIONS_PER_PEER,
             allowed_peers=frozenset(settings.HL7_ALLOWED_PEERS),
         )
         await listener.start()
