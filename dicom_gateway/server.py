@@ -53,31 +53,38 @@ class Caller:
 
 class AccessPolicy:
     """Known calling AE titles (active stations) with their profiles, re-read
-    from the database at most every ``ttl`` seconds."""
+    from the database every ``ttl`` seconds by a background thread: an
+    association never waits for the database here (during an outage it is
+    served, or refused, from the last list read)."""
 
     def __init__(self, *, allow_any: bool, check_ip: bool, ttl: float = 5.0):
         self.allow_any, self.check_ip, self.ttl = allow_any, check_ip, ttl
         self._callers: dict[str, Caller] = {}
-        self._loaded_at = 0.0
-        self._lock = threading.Lock()
+        self._loaded_at = -ttl
+        self._refreshing = threading.Lock()
 
     def callers(self) -> dict[str, Caller]:
-        with self._lock:
-            if time.monotonic() - self._loaded_at > self.ttl:
-                try:
-                    connection.ensure_connection()
-                    with deadline(settings.MWL_DB_DEADLINE):
-                        self._callers = self._load()
-                    self._loaded_at = time.monotonic()
-                except DatabaseError:
-                    logger.exception("could not read stations; keeping the previous list")
-                finally:
-                    connection.close()
-            return self._callers
+        if time.monotonic() - self._loaded_at > self.ttl and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh, name="mwl-stations", daemon=True).start()
+        return self._callers
+
+    def _refresh(self) -> None:
+        """Runs holding ``_refreshing`` (taken by the caller), and releases it."""
+        try:
+            connection.ensure_connection()
+            with deadline(settings.MWL_DB_DEADLINE):
+                self._callers = self._load()
+        except DatabaseError:
+            logger.exception("could not read stations; keeping the previous list")
+        finally:
+            self._loaded_at = time.monotonic()  # failed or not: next try after ttl
+            connection.close()
+            self._refreshing.release()
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._loaded_at = 0.0
+        """Read the stations now (after a change that must apply at once)."""
+        self._refreshing.acquire()  # waits for a refresh in flight
+        self._refresh()
 
     @staticmethod
     def _load() -> dict[str, Caller]:
@@ -252,6 +259,7 @@ class Gateway:
         )
         self.admission = Admission(self.limits)
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
+        self.policy.invalidate()  # the first list, before the first association
         self.recorder = QueryRecorder(
             keep_per_ae=keep_per_ae, association_days=association_days, journal_dir=journal_dir
         )

@@ -98,12 +98,6 @@ TEMPLATES = [
 WSGI_APPLICATION = "mwl_ris.wsgi.application"
 
 
-def _pool_check_connection(conn: object) -> None:
-    from psycopg_pool import ConnectionPool
-
-    ConnectionPool.check_connection(conn)  # type: ignore[type-var]
-
-
 # Database: SQLite in var/ by default, anything dj-database-url understands otherwise.
 _DEFAULT_SQLITE = f"sqlite:///{VAR_DIR / 'mwl_ris.sqlite3'}"
 DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_SQLITE)
@@ -136,9 +130,6 @@ else:
             # that finds the pool empty starts a new one at once. A few seconds keeps
             # "back within 5 s of the database" true after any outage.
             "reconnect_timeout": float(env_int("DATABASE_POOL_RECONNECT_TIMEOUT", 3, minimum=1)),
-            # A pooled connection is checked before use: after an outage, broken ones are
-            # replaced instead of failing one request each.
-            "check": _pool_check_connection,
         }
 # statement_timeout of the web app's sessions (mwl_ris/wsgi.py) and the HL7 listener's (0: none).
 WEB_DB_STATEMENT_TIMEOUT_MS = env_int("WEB_DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
