@@ -60,11 +60,14 @@ class AccessPolicy:
     def __init__(self, *, allow_any: bool, check_ip: bool, ttl: float = 5.0):
         self.allow_any, self.check_ip, self.ttl = allow_any, check_ip, ttl
         self._callers: dict[str, Caller] = {}
-        self._loaded_at = -ttl
+        self._loaded_at = 0.0
+        self._loaded = False
         self._refreshing = threading.Lock()
 
     def callers(self) -> dict[str, Caller]:
-        if time.monotonic() - self._loaded_at > self.ttl and self._refreshing.acquire(blocking=False):
+        if not self._loaded:  # the first association: it waits for the first list
+            self.invalidate()
+        elif time.monotonic() - self._loaded_at > self.ttl and self._refreshing.acquire(blocking=False):
             threading.Thread(target=self._refresh, name="mwl-stations", daemon=True).start()
         return self._callers
 
@@ -74,6 +77,7 @@ class AccessPolicy:
             connection.ensure_connection()
             with deadline(settings.MWL_DB_DEADLINE):
                 self._callers = self._load()
+            self._loaded = True
         except DatabaseError:
             logger.exception("could not read stations; keeping the previous list")
         finally:
@@ -259,7 +263,6 @@ class Gateway:
         )
         self.admission = Admission(self.limits)
         self.policy = AccessPolicy(allow_any=allow_any, check_ip=check_ip)
-        self.policy.invalidate()  # the first list, before the first association
         self.recorder = QueryRecorder(
             keep_per_ae=keep_per_ae, association_days=association_days, journal_dir=journal_dir
         )

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from hl7_interface.framing import CR, EB, SB, Frame, read_frames
 from hl7_interface.services import message_receive, message_reject
@@ -31,7 +31,7 @@ def handle_frame(frame: Frame, peer: str) -> bytes | None:
         if frame.problem:
             return message_reject(raw=frame.data, peer=peer, reason=frame.problem)
         return message_receive(raw=frame.data, peer=peer)
-    except DatabaseError:
+    except (OperationalError, InterfaceError):  # the database is unavailable, not the message at fault
         logger.exception("HL7 message from %s could not be stored; no ACK sent (the sender will resend)", peer)
         return None
     except Exception as exc:  # a bug on some input: the message is still kept and refused, never left unanswered

@@ -344,7 +344,7 @@ def message_receive(*, raw: bytes, peer: str) -> bytes:
     the listener then sends nothing and the sender retries. Everything it
     changes is audited as done by the sending application, from its address."""
     envelope = parsing.peek_envelope(raw)
-    sender = f"{envelope.get('sending_application', '')}|{envelope.get('sending_facility', '')}"
+    sender = _printable(f"{envelope.get('sending_application', '')}|{envelope.get('sending_facility', '')}")
     with acting_as(Interface.HL7, sender, ip=peer.rsplit(":", 1)[0]):
         return _receive(raw=raw, peer=peer)
 
