@@ -125,6 +125,16 @@ def test_patient_search_answers_htmx_with_the_rows_only(scheduler: User, patient
     assert "No patient found" in client.get("/patients/?q=nobody").content.decode()
 
 
+def test_a_search_with_a_nul_character_is_refused_with_400_not_a_server_error(
+    scheduler: User, patient: Patient
+) -> None:
+    client = browser(scheduler)
+    for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.get("/patients/?q=%00", **headers)
+        assert response.status_code == 400
+        assert "Null characters are not allowed" in response.content.decode()
+
+
 def test_an_order_is_created_and_leads_to_its_booking_page(scheduler: User, patient: Patient, ct_head: Any) -> None:
     response = browser(scheduler).post(
         f"/patients/{patient.pk}/orders/new/",
