@@ -346,13 +346,7 @@ class Gateway:
         why = self.admission.admit_association(ip, established)
         if not why:
             return
-        logger.warning(
-            "association rejected peer=%s calling_ae=%s reason=%s",
-            _peer(event),
-            event.assoc.requestor.ae_title.strip(),
-            why,
-        )
-        self._record_association(event, AssociationOutcome.REJECTED, why)
+        self._rejected(event, why)
         event.assoc.acse.send_reject(0x02, 0x03, 0x02)  # rejected-transient, provider (presentation), local limit
         event.assoc.kill()
 
@@ -377,6 +371,9 @@ class Gateway:
         reason = {3: "calling AE title not recognized", 7: "called AE title not recognized"}.get(
             int(getattr(primitive, "diagnostic", 0) or 0), "rejected"
         )
+        self._rejected(event, reason)
+
+    def _rejected(self, event: Any, reason: str) -> None:
         logger.warning(
             "association rejected peer=%s calling_ae=%s reason=%s",
             _peer(event),

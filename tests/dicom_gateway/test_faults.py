@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -149,61 +150,54 @@ def test_a_worker_that_dies_is_logged_and_replaced(
     assert gateway.process.returncode == 0
 
 
-def proxied_url(proxy: TcpProxy) -> str:
+@pytest.fixture(params=["false", "true"], ids=["no pool", "pool"])
+def proxied(request: Any, tmp_path: Path, gateways: list[GatewayProcess]) -> Iterator[tuple[GatewayProcess, TcpProxy]]:
+    """A gateway whose database is behind a TCP proxy, with and without the connection pool."""
+    proxy = TcpProxy(("127.0.0.1", int(connection.settings_dict["PORT"] or 5432))).start()
     s = connection.settings_dict
-    return f"postgres://{s['USER']}@127.0.0.1:{proxy.port}/{s['NAME']}"
+    url = f"postgres://{s['USER']}@127.0.0.1:{proxy.port}/{s['NAME']}"
+    gateway = GatewayProcess(tmp_path, database=url, DATABASE_POOL=request.param, MWL_DB_STATEMENT_TIMEOUT_MS="2000")
+    gateways.append(gateway)
+    try:
+        wait_until_serving(gateway.port, gateway.process)
+        yield gateway, proxy
+    finally:
+        gateway.stop()
+        proxy.thaw()
+        proxy.cut()
 
 
-@pytest.mark.parametrize("pool", ["false", "true"])
 def test_a_database_outage_fails_each_query_quickly_and_ends_without_a_restart(
-    live_worklist: Worklist, tmp_path: Path, gateways: list[GatewayProcess], pool: str
+    live_worklist: Worklist, proxied: tuple[GatewayProcess, TcpProxy]
 ) -> None:
-    proxy = TcpProxy(("127.0.0.1", int(connection.settings_dict["PORT"] or 5432))).start()
-    try:
-        gateway = GatewayProcess(
-            tmp_path, database=proxied_url(proxy), DATABASE_POOL=pool, MWL_DB_STATEMENT_TIMEOUT_MS="2000"
-        )
-        gateways.append(gateway)
-        wait_until_serving(gateway.port, gateway.process)
-        assert pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] == status.SUCCESS
-        proxy.cut()
-        for _ in range(3):
-            result, took = find_within(gateway.port, 5)
-            assert result.statuses == [status.UNABLE_TO_PROCESS], result
-            assert took < 5, f"a failure took {took:.1f} s"
-        proxy.restore()
-        back = time.monotonic()
-        while (result := pynetdicom_find(gateway.port, DAY_LIST)).statuses[-1] != status.SUCCESS:
-            assert result.statuses == [status.UNABLE_TO_PROCESS]
-            assert time.monotonic() - back < 5, "queries still failing 5 s after the database came back"
-        assert len(result.identifiers) == 2
-    finally:
-        proxy.cut()
-
-
-@pytest.mark.parametrize("pool", ["false", "true"])
-def test_a_frozen_database_gets_a_final_failure_status_not_a_hang(
-    live_worklist: Worklist, tmp_path: Path, gateways: list[GatewayProcess], pool: str
-) -> None:
-    proxy = TcpProxy(("127.0.0.1", int(connection.settings_dict["PORT"] or 5432))).start()
-    try:
-        gateway = GatewayProcess(
-            tmp_path, database=proxied_url(proxy), DATABASE_POOL=pool, MWL_DB_STATEMENT_TIMEOUT_MS="2000"
-        )
-        gateways.append(gateway)
-        wait_until_serving(gateway.port, gateway.process)
-        assert pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] == status.SUCCESS
-        proxy.freeze()  # connections stay open; nothing comes back
+    gateway, proxy = proxied
+    assert pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] == status.SUCCESS
+    proxy.cut()
+    for _ in range(3):
         result, took = find_within(gateway.port, 5)
+        assert result.statuses == [status.UNABLE_TO_PROCESS], result
+        assert took < 5, f"a failure took {took:.1f} s"
+    proxy.restore()
+    back = time.monotonic()
+    while (result := pynetdicom_find(gateway.port, DAY_LIST)).statuses[-1] != status.SUCCESS:
         assert result.statuses == [status.UNABLE_TO_PROCESS]
-        assert took < 5, f"the failure took {took:.1f} s"
-        proxy.thaw()
-        back = time.monotonic()
-        while pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] != status.SUCCESS:
-            assert time.monotonic() - back < 5, "queries still failing 5 s after the database answered again"
-    finally:
-        proxy.thaw()
-        proxy.cut()
+        assert time.monotonic() - back < 5, "queries still failing 5 s after the database came back"
+    assert len(result.identifiers) == 2
+
+
+def test_a_frozen_database_gets_a_final_failure_status_not_a_hang(
+    live_worklist: Worklist, proxied: tuple[GatewayProcess, TcpProxy]
+) -> None:
+    gateway, proxy = proxied
+    assert pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] == status.SUCCESS
+    proxy.freeze()  # connections stay open; nothing comes back
+    result, took = find_within(gateway.port, 5)
+    assert result.statuses == [status.UNABLE_TO_PROCESS]
+    assert took < 5, f"the failure took {took:.1f} s"
+    proxy.thaw()
+    back = time.monotonic()
+    while pynetdicom_find(gateway.port, DAY_LIST).statuses[-1] != status.SUCCESS:
+        assert time.monotonic() - back < 5, "queries still failing 5 s after the database answered again"
 
 
 def test_a_query_slower_than_the_statement_timeout_gets_c000_saying_so(
