@@ -1,17 +1,25 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import normalise_for_search, person_name, validate_lo
 
 # Tanzanian mobile and landline numbers in international form: +255 and 9 digits.
 TZ_PHONE_RE = re.compile(r"^\+255[1-9][0-9]{8}$")
+def validate_not_in_future(value: dt.date) -> None:
+    """A birth date after today (the facility's today) is a typing mistake."""
+    if value > timezone.localdate():
+        raise ValidationError(_("The birth date cannot be in the future."), code="future")
+
+
 validate_tz_phone = RegexValidator(
     TZ_PHONE_RE,
     _("Enter the phone number as +255 followed by 9 digits, e.g. +255712345678."),
@@ -65,7 +73,7 @@ class Patient(models.Model):
     )
     # Normalised "family given middle" (case/accent folded): the search column.
     name_search = models.CharField(max_length=200, editable=False, db_index=True)
-    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True, validators=[validate_not_in_future])
     birth_date_precision = models.CharField(
         _("birth date precision"),
         max_length=5,

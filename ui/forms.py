@@ -52,7 +52,10 @@ class PatientForm(forms.Form):
     family_name = forms.CharField(label=_("Family name (surname)"), max_length=64)
     given_name = forms.CharField(label=_("Given name"), max_length=64, required=False)
     middle_name = forms.CharField(label=_("Middle name"), max_length=64, required=False)
-    sex = forms.ChoiceField(label=_("Sex"), choices=[("", "—"), *Sex.choices], required=False)
+    # "Unknown" is the empty choice (Sex.UNKNOWN is ""), once
+    sex = forms.ChoiceField(
+        label=_("Sex"), choices=[(Sex.UNKNOWN, Sex.UNKNOWN.label), *(c for c in Sex.choices if c[0])], required=False
+    )
     birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput())
     birth_date_precision = forms.ChoiceField(
         label=_("Birth date known"),

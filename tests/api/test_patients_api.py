@@ -47,6 +47,15 @@ def test_bad_input_gets_400_with_field_messages(api_as: Any, scheduler: User) ->
     assert Patient.objects.count() == 0
 
 
+def test_a_birth_date_in_the_future_is_refused(api_as: Any, scheduler: User) -> None:
+    response = api_as(scheduler).post(URL, {"family_name": "Mushi", "birth_date": "2031-05-17"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["birth_date"] == ["The birth date cannot be in the future."]
+    today = api_as(scheduler).post(URL, {"family_name": "Mushi", "birth_date": "2026-12-01"}, format="json")
+    assert today.status_code == 201  # born today (the frozen clock's day) is fine
+    assert Patient.objects.count() == 1
+
+
 @pytest.mark.parametrize("role", ["technologist", "radiologist"])
 def test_other_roles_may_read_but_not_register(api_as: Any, role: str, request: pytest.FixtureRequest) -> None:
     user = request.getfixturevalue(role)

@@ -85,6 +85,19 @@ def test_registration_shows_each_field_error_and_keeps_the_input(scheduler: User
     assert not Patient.objects.exists()
 
 
+def test_a_future_birth_date_is_refused_on_its_field_and_sex_has_one_empty_choice(scheduler: User) -> None:
+    client = browser(scheduler)
+    page = client.get("/patients/new/").content.decode()
+    assert page.count('<option value=""') == 1
+    response = client.post(
+        "/patients/new/",
+        {"family_name": "Mushi", "birth_date": "2030-05-05", "language": "sw", "birth_date_precision": "day"},
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["birth_date"] == ["The birth date cannot be in the future."]
+    assert not Patient.objects.exists()
+
+
 def test_a_bad_phone_number_is_reported_on_the_phone_field(scheduler: User) -> None:
     response = browser(scheduler).post(
         "/patients/new/",
