@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import PG, drop_database, free_port, fresh_database
+from benchlib import PG, drop_database, free_port, fresh_database, nodelay
 from soak import rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main() -> None:
             if assoc is not None and assoc.is_established:
                 assoc.release()
             assoc = ae.associate("127.0.0.1", port, ae_title="RIS_MWL")
-            assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nodelay(assoc)
         codes = [int(s.Status) for s, _ in assoc.send_c_find(query, "1.2.840.10008.5.1.4.31") if s and "Status" in s]
         sent += 1
         if not codes or codes[-1] not in FINAL or any(c not in (0xFF00, 0xFF01) for c in codes[:-1]):

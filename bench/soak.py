@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchlib import PG, drop_database, free_port, fresh_database
+from benchlib import PG, drop_database, free_port, fresh_database, nodelay
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "mwl_ris_bench_soak"
@@ -141,7 +141,7 @@ def main() -> None:
                     with lock:
                         errors["association not accepted"] += 1
                 else:
-                    assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    nodelay(assoc)
                     statuses = [int(s.Status) for s, _ in assoc.send_c_find(query, "1.2.840.10008.5.1.4.31") if s]
                     assoc.release()
                     with lock:

@@ -14,6 +14,8 @@ from mwl_ris.lib.dicom import normalise_for_search, person_name, validate_lo
 
 # Tanzanian mobile and landline numbers in international form: +255 and 9 digits.
 TZ_PHONE_RE = re.compile(r"^\+255[1-9][0-9]{8}$")
+
+
 def validate_not_in_future(value: dt.date) -> None:
     """A birth date after today (the facility's today) is a typing mistake."""
     if value > timezone.localdate():
