@@ -146,6 +146,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Internationalisation: English and Swahili; times are timezone-aware.
 LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("sw", _("Swahili"))]
+# Day/month/year and the 24-hour clock in both languages (mwl_ris/formats/)
+FORMAT_MODULE_PATH = ["mwl_ris.formats"]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "Africa/Dar_es_Salaam")
 try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
@@ -53,8 +53,9 @@ def _describe(appointment: Appointment) -> dict[str, Any]:
     return {
         "id": appointment.pk,
         "station": appointment.station.ae_title,
-        "starts_at": appointment.starts_at.isoformat(),
-        "ends_at": appointment.ends_at.isoformat(),
+        # in the facility's time zone, as the API writes every other time
+        "starts_at": timezone.localtime(appointment.starts_at).isoformat(),
+        "ends_at": timezone.localtime(appointment.ends_at).isoformat(),
         "accession_number": appointment.order.accession_number,
     }
 
@@ -65,7 +66,7 @@ def _slot_taken(clash: Appointment) -> SlotTaken:
         _("Station %(ae)s is already booked from %(start)s to %(end)s (accession %(accession)s).")
         % {
             "ae": clash.station.ae_title,
-            "start": f"{local:%Y-%m-%d %H:%M}",
+            "start": formats.date_format(local, "SHORT_DATETIME_FORMAT"),
             "end": f"{timezone.localtime(clash.ends_at):%H:%M}",
             "accession": clash.order.accession_number,
         },

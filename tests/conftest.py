@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -43,6 +45,15 @@ requires_postgres = pytest.mark.skipif(
 def frozen_clock() -> Iterator[Any]:
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """A request in Swahili leaves Swahili active in the test's thread (LocaleMiddleware
+    does not switch back): every test starts and ends in the default language."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -71,6 +71,10 @@ def test_booking_through_the_api_and_the_409_names_the_clash(
     assert body["code"] == "slot_taken"
     assert body["clashing_appointment"]["id"] == first.json()["id"]
     assert body["clashing_appointment"]["accession_number"] == order.accession_number
+    # the clash's times with the facility's offset, like every other time in the API
+    assert body["clashing_appointment"]["starts_at"] == "2026-12-01T10:00:00+03:00"
+    assert body["clashing_appointment"]["ends_at"] == "2026-12-01T10:30:00+03:00"
+    assert "from 01/12/2026 10:00 to 10:30" in body["detail"]
 
 
 def test_booking_errors_are_400_or_403(

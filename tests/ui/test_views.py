@@ -445,3 +445,21 @@ def test_logins_logouts_and_failed_logins_are_audited(scheduler: User) -> None:
         ("login", "sched", "10.1.1.5"),
         ("logout", "sched", "10.1.1.5"),
     ]
+
+
+@pytest.mark.parametrize("language", ["en", "sw"])
+def test_staff_pages_write_dates_day_month_year_and_the_24_hour_clock(
+    scheduler: User, patient: Patient, order: Order, frozen_clock: Any, language: str
+) -> None:
+    import datetime as dt
+
+    Patient.objects.filter(pk=patient.pk).update(birth_date=dt.date(1948, 2, 25))
+    client = browser(scheduler, language)
+    results = client.get(f"/patients/?q={patient.patient_id}").content.decode()
+    assert "25/02/1948" in results
+    assert "02/25/1948" not in results
+    Order.objects.filter(pk=order.pk).update(created_at=at(12))  # noon: "12:00", never "noon" or "mchana"
+    queue = client.get("/orders/queue/").content.decode()
+    assert "01/12/2026 12:00" in queue
+    for american in ("p.m", "a.m", "noon", "mchana", "Dec. 1", "12/01/2026"):
+        assert american not in queue
