@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from orders.lifecycle import ExamStatus
@@ -75,15 +75,15 @@ def booking_rule_violations(
         )
         reasons.append(
             _("Outside the station's opening hours on %(day)s (%(hours)s).")
-            % {"day": local_start.strftime("%A %Y-%m-%d"), "hours": shown}
+            % {"day": formats.date_format(local_start, "l j F Y"), "hours": shown}
         )
     closures = Closure.objects.filter(station=station, starts_at__lt=ends_at, ends_at__gt=starts_at)
     for closure in closures:
         reasons.append(
             _("The station is closed from %(start)s to %(end)s: %(reason)s.")
             % {
-                "start": f"{timezone.localtime(closure.starts_at):%Y-%m-%d %H:%M}",
-                "end": f"{timezone.localtime(closure.ends_at):%Y-%m-%d %H:%M}",
+                "start": formats.date_format(timezone.localtime(closure.starts_at), "SHORT_DATETIME_FORMAT"),
+                "end": formats.date_format(timezone.localtime(closure.ends_at), "SHORT_DATETIME_FORMAT"),
                 "reason": closure.reason,
             }
         )

@@ -212,6 +212,19 @@ def test_booking_outside_opening_hours_is_refused_with_the_reason(
     assert not Appointment.objects.filter(order=order).exists()
 
 
+def test_a_refusal_names_the_day_in_the_pages_language_day_month_year(
+    scheduler: User, make_order: Any, ct_station: Station
+) -> None:
+    order = make_order()
+    response = browser(scheduler, "sw").post(
+        f"/orders/{order.pk}/book/confirm/", {"station": ct_station.pk, "starts_at": "2026-12-01 18:00"}
+    )
+    page = response.content.decode()
+    assert "Nje ya saa za kazi za kituo, Jumanne 1 Disemba 2026" in page
+    assert "Tuesday" not in page
+    assert "2026-12-01" not in page.split("<main", 1)[-1].split("<form", 1)[0]
+
+
 def test_reschedule_moves_the_appointment_and_keeps_the_reason(scheduler: User, appointment: Appointment) -> None:
     response = browser(scheduler).post(
         f"/appointments/{appointment.pk}/reschedule/",

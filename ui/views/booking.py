@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action
@@ -142,7 +142,7 @@ def book(request: HttpRequest, order_pk: int) -> HttpResponse:
 
 def _when_where(appointment: Appointment) -> dict[str, str]:
     return {
-        "when": f"{timezone.localtime(appointment.starts_at):%Y-%m-%d %H:%M}",
+        "when": formats.date_format(timezone.localtime(appointment.starts_at), "l j F Y, H:i"),
         "station": appointment.station.name,
     }
 
