@@ -32,7 +32,7 @@ from mwl_ris.lib.validation import FieldErrors
 from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
 from orders.services import order_create, order_update
-from patients.models import TZ_PHONE_RE, IdentifierKind, Patient, PatientIdentifier, normalise_phone
+from patients.models import IdentifierKind, Patient, PatientIdentifier, normalise_phone, phone_is_valid
 from patients.services import patient_create, patient_merge, patient_update
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.services import appointment_book, appointment_reschedule, exam_transition
@@ -83,7 +83,7 @@ def _patient_fields(data: PatientData) -> dict[str, Any]:
         fields["birth_date"] = data.birth_date
         fields["birth_date_precision"] = data.birth_date_precision
     phone = normalise_phone(data.phone)
-    if phone and TZ_PHONE_RE.match(phone):  # an unusable number is left out, not a reason to refuse
+    if phone and phone_is_valid(phone):  # an unusable number is left out, not a reason to refuse
         fields["phone"] = phone
     return fields
 

@@ -1,19 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import normalise_for_search, person_name, validate_lo
-
-# Tanzanian mobile and landline numbers in international form: +255 and 9 digits.
-TZ_PHONE_RE = re.compile(r"^\+255[1-9][0-9]{8}$")
 
 
 def validate_not_in_future(value: dt.date) -> None:
@@ -22,25 +18,46 @@ def validate_not_in_future(value: dt.date) -> None:
         raise ValidationError(_("The birth date cannot be in the future."), code="future")
 
 
-validate_tz_phone = RegexValidator(
-    TZ_PHONE_RE,
-    _("Enter the phone number as +255 followed by 9 digits, e.g. +255712345678."),
-    code="phone",
-)
+PHONE_REGION = "TZ"  # numbers written without a country code are Tanzanian
+
+
+def _parsed_phone(value: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(value, PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def phone_is_valid(value: str) -> bool:
+    """A real number (Tanzanian or international), as the phonenumbers library knows them."""
+    number = _parsed_phone(value)
+    return number is not None and phonenumbers.is_valid_number(number)
+
+
+def validate_phone(value: str) -> None:
+    if not phone_is_valid(value):
+        raise ValidationError(
+            _(
+                "Enter a valid phone number: a Tanzanian one (e.g. 0712 345 678) or an international one "
+                "starting with + and the country code (e.g. +254 712 345 678)."
+            ),
+            code="phone",
+        )
 
 
 def normalise_phone(raw: str) -> str:
-    """Accept the ways people write Tanzanian numbers (0712 345 678,
-    255712345678, +255 712-345-678) and return +255XXXXXXXXX; anything else is
-    returned unchanged for the validator to refuse."""
-    digits = re.sub(r"[\s\-().]", "", raw or "")
-    if not digits:
+    """The ways people write numbers (0712 345 678, 255712345678, +255 712-345-678,
+    +254 712 345 678) as E.164 (+255712345678); a number that is not one is
+    returned as typed, for the validator to refuse."""
+    text = (raw or "").strip()
+    if not text:
         return ""
-    if digits.startswith("0") and len(digits) == 10:
-        return "+255" + digits[1:]
-    if digits.startswith("255") and len(digits) == 12:
-        return "+" + digits
-    return digits
+    if text[0].isdigit() and text.startswith("255") and len("".join(c for c in text if c.isdigit())) == 12:
+        text = "+" + text  # 255712345678: the country code without its +
+    number = _parsed_phone(text)
+    if number is None or not phonenumbers.is_valid_number(number):
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Sex(models.TextChoices):
@@ -83,7 +100,7 @@ class Patient(models.Model):
         default=BirthDatePrecision.DAY,
     )
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True, default="")
-    phone = models.CharField(_("phone"), max_length=13, blank=True, validators=[validate_tz_phone])
+    phone = models.CharField(_("phone"), max_length=16, blank=True, validators=[validate_phone])  # E.164
     address = models.TextField(_("address"), blank=True)
     language = models.CharField(
         _("preferred language"),

@@ -26,6 +26,6 @@ def patient_list(*, q: str = "", include_merged: bool = False) -> QuerySet[Patie
             name_match
             | Q(patient_id__istartswith=q)
             | Q(identifiers__value__iexact=q)
-            | (Q(phone=phone) if phone.startswith("+255") else Q(pk__in=[]))
+            | (Q(phone=phone) if phone.startswith("+") else Q(pk__in=[]))
         ).distinct()
     return qs.prefetch_related("identifiers")

@@ -64,7 +64,10 @@ class PatientForm(forms.Form):
         help_text=_("If only the year is known, give 1 January of that year."),
     )
     phone = forms.CharField(
-        label=_("Phone"), max_length=32, required=False, help_text=_("For example 0712 345 678 or +255712345678.")
+        label=_("Phone"),
+        max_length=32,
+        required=False,
+        help_text=_("For example 0712 345 678, or +254 712 345 678 from abroad."),
     )
     nhif_number = forms.CharField(label=_("NHIF number"), max_length=64, required=False)
     patient_id = forms.CharField(

@@ -24,12 +24,25 @@ def test_registration_normalises_the_phone_and_keeps_names_as_entered() -> None:
     assert patient.name_search == "dube amelie"
 
 
-@pytest.mark.parametrize("phone", ["12345", "+254712345678", "07123456"])
-def test_a_phone_number_not_in_tanzanian_form_is_refused_on_its_field(phone: str) -> None:
+@pytest.mark.parametrize("phone", ["12345", "+2547123", "07123456", "+999 712 345 678"])
+def test_a_phone_number_that_is_none_is_refused_on_its_field(phone: str) -> None:
     with pytest.raises(FieldErrors) as info:
         patient_create(family_name="Juma", phone=phone)
     assert list(info.value.fields) == ["phone"]
     assert Patient.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("+254 712 345 678", "+254712345678"),  # Kenya
+        ("+256-772-123456", "+256772123456"),  # Uganda
+        ("255712345678", "+255712345678"),
+        ("022 211 2345", "+255222112345"),  # a Dar es Salaam landline
+    ],
+)
+def test_international_and_landline_numbers_are_accepted_in_e164(typed: str, stored: str) -> None:
+    assert patient_create(family_name="Juma", phone=typed).phone == stored
 
 
 def test_a_patient_without_an_id_gets_a_generated_one() -> None:

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from mwl_ris.lib.errors import ApplicationError
-from patients.models import Patient, normalise_phone
+from patients.models import Patient, normalise_phone, phone_is_valid
 from patients.selectors import patient_list
 from patients.services import patient_create
 from scheduling.models import AppointmentStatus
@@ -35,8 +35,7 @@ def _initial_from_search(q: str) -> dict[str, str]:
     q = " ".join(q.split())
     if not q:
         return {}
-    phone = normalise_phone(q)
-    if phone.startswith("+255") and len(phone) == 13:
+    if phone_is_valid(normalise_phone(q)):
         return {"phone": q}
     if q.isdigit():
         return {"nhif_number": q}
