@@ -476,3 +476,13 @@ def test_staff_pages_write_dates_day_month_year_and_the_24_hour_clock(
     assert "01/12/2026 12:00" in queue
     for american in ("p.m", "a.m", "noon", "mchana", "Dec. 1", "12/01/2026"):
         assert american not in queue
+
+
+def test_every_aria_describedby_on_the_patient_form_names_an_element_there(scheduler: User) -> None:
+    import re
+
+    page = browser(scheduler).get("/patients/new/").content.decode()
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    described = [ref for refs in re.findall(r'aria-describedby="([^"]+)"', page) for ref in refs.split()]
+    assert described, "the form's help texts are tied to their fields"
+    assert [ref for ref in described if ref not in ids] == []
