@@ -88,14 +88,27 @@ def patient_create(*, identifiers: list[dict[str, str]] | None = None, **fields:
 
 
 @transaction.atomic
-def patient_update(*, patient: Patient, identifiers: list[dict[str, str]] | None = None, **fields: Any) -> Patient:
-    """Change demographics; the patient's worklist items show the change at once."""
+def patient_update(
+    *,
+    patient: Patient,
+    identifiers: list[dict[str, str]] | None = None,
+    replace_identifier_kinds: frozenset[str] = frozenset(),
+    **fields: Any,
+) -> Patient:
+    """Change demographics; the patient's worklist items show the change at once.
+    Identifiers are added; for the kinds in ``replace_identifier_kinds`` (a
+    corrected NHIF number) those not in ``identifiers`` are removed."""
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     for name, value in _clean_fields(fields).items():
         setattr(patient, name, value)
     patient.refresh_search_fields()
     full_clean_or_raise(patient)
     patient.save()
+    if replace_identifier_kinds:
+        keep = {(i.get("kind"), " ".join(str(i.get("value", "")).split())) for i in identifiers or []}
+        for old in patient.identifiers.filter(kind__in=replace_identifier_kinds):
+            if (old.kind, old.value) not in keep:
+                old.delete()
     if identifiers is not None:
         _save_identifiers(patient, identifiers)
     worklist_items_sync_patient(patient=patient)

@@ -88,6 +88,21 @@ class PatientForm(forms.Form):
         return data
 
 
+class PatientEditForm(PatientForm):
+    """Correcting a registered patient: everything but the Patient ID, which
+    other systems (HIS, scanners, PACS) already know the patient by."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["patient_id"]
+
+    @classmethod
+    def initial_for(cls, patient: Any) -> dict[str, Any]:
+        nhif = next((i.value for i in patient.identifiers.all() if i.kind == IdentifierKind.NHIF), "")
+        names = ("family_name", "given_name", "middle_name", "sex", "birth_date", "birth_date_precision", "phone")
+        return {**{n: getattr(patient, n) for n in (*names, "address", "language")}, "nhif_number": nhif}
+
+
 class OrderForm(forms.Form):
     procedure = forms.ModelChoiceField(
         label=_("Examination"),

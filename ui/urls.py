@@ -10,6 +10,7 @@ urlpatterns = [
     path("patients/", patients.patient_search, name="patient-search"),
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient-detail"),
+    path("patients/<int:pk>/edit/", patients.patient_edit, name="patient-edit"),
     path("patients/<int:patient_pk>/orders/new/", orders.order_new, name="order-new"),
     path("procedures/choices/", orders.procedure_choices, name="procedure-choices"),
     path("orders/queue/", orders.order_queue, name="order-queue"),

@@ -486,3 +486,55 @@ def test_every_aria_describedby_on_the_patient_form_names_an_element_there(sched
     described = [ref for refs in re.findall(r'aria-describedby="([^"]+)"', page) for ref in refs.split()]
     assert described, "the form's help texts are tied to their fields"
     assert [ref for ref in described if ref not in ids] == []
+
+
+def test_a_scheduler_corrects_a_patient_and_the_worklist_follows(scheduler: User, appointment: Appointment) -> None:
+    from audit.models import AuditRecord
+    from worklist.models import WorklistItem
+
+    patient = appointment.order.patient
+    client = browser(scheduler)
+    detail = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert f'href="/patients/{patient.pk}/edit/"' in detail
+    form = client.get(f"/patients/{patient.pk}/edit/")
+    assert form.status_code == 200
+    assert 'name="patient_id"' not in form.content.decode()  # other systems know the patient by it
+    response = client.post(
+        f"/patients/{patient.pk}/edit/",
+        {
+            "family_name": "Mbwambo",
+            "given_name": "Neema",
+            "sex": "F",
+            "birth_date": "1985-03-14",
+            "birth_date_precision": "day",
+            "phone": "+254 712 345 678",
+            "nhif_number": "999888777666",
+            "language": "sw",
+        },
+    )
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert (patient.given_name, patient.phone) == ("Neema", "+254712345678")
+    assert [i.value for i in patient.identifiers.filter(kind="nhif")] == ["999888777666"]  # replaced, not added
+    assert WorklistItem.objects.get(order=appointment.order).patient_name == "Mbwambo^Neema"
+    assert AuditRecord.objects.filter(object_type="patients.Patient", action="update").exists()
+
+
+def test_an_invalid_correction_shows_every_error_and_changes_nothing(scheduler: User, patient: Patient) -> None:
+    client = browser(scheduler)
+    response = client.post(
+        f"/patients/{patient.pk}/edit/",
+        {"family_name": "", "phone": "12", "birth_date": "2031-01-01", "birth_date_precision": "day", "language": "sw"},
+    )
+    assert response.status_code == 400
+    assert {"family_name"} <= set(response.context["form"].errors)
+    before = patient.family_name
+    patient.refresh_from_db()
+    assert patient.family_name == before
+
+
+def test_only_roles_that_manage_patients_may_edit_them(technologist: User, patient: Patient) -> None:
+    client = browser(technologist)
+    assert client.get(f"/patients/{patient.pk}/edit/").status_code == 403
+    assert client.post(f"/patients/{patient.pk}/edit/", {"family_name": "X"}).status_code == 403
+    assert 'id="edit-patient"' not in client.get(f"/patients/{patient.pk}/").content.decode()

@@ -7,11 +7,11 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action
 from mwl_ris.lib.errors import ApplicationError
-from patients.models import Patient, normalise_phone, phone_is_valid
+from patients.models import IdentifierKind, Patient, normalise_phone, phone_is_valid
 from patients.selectors import patient_list
-from patients.services import patient_create
+from patients.services import patient_create, patient_update
 from scheduling.models import AppointmentStatus
-from ui.forms import PatientForm, PatientSearchForm, add_service_error
+from ui.forms import PatientEditForm, PatientForm, PatientSearchForm, add_service_error
 from ui.permissions import requires
 
 SEARCH_LIMIT = 25
@@ -60,6 +60,26 @@ def patient_new(request: HttpRequest) -> HttpResponse:
             return redirect("ui:patient-detail", pk=patient.pk)
     status = 400 if form.errors else 200
     return render(request, "ui/patients/new.html", {"form": form}, status=status)
+
+
+@requires(Action.MANAGE_PATIENTS)
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a patient's demographics; the change is audited and reaches the
+    scanners' worklist at once (patient_update)."""
+    patient = get_object_or_404(Patient.objects.prefetch_related("identifiers"), pk=pk, merged_into__isnull=True)
+    form = PatientEditForm(request.POST or None, initial=PatientEditForm.initial_for(patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = patient_update(
+                patient=patient, replace_identifier_kinds=frozenset({IdentifierKind.NHIF}), **form.service_fields()
+            )
+        except ApplicationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Patient %(name)s updated.") % {"name": patient.display_name})
+            return redirect("ui:patient-detail", pk=patient.pk)
+    status = 400 if form.errors else 200
+    return render(request, "ui/patients/edit.html", {"form": form, "patient": patient}, status=status)
 
 
 @requires(Action.READ)
