@@ -128,6 +128,10 @@ class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Reason for cancelling"), max_length=200)
 
 
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for withdrawing the order"), max_length=200)
+
+
 class TransitionForm(forms.Form):
     to = forms.CharField(max_length=16)
     reason = forms.CharField(label=_("Reason"), max_length=200, required=False)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("patients/<int:patient_pk>/orders/new/", orders.order_new, name="order-new"),
     path("procedures/choices/", orders.procedure_choices, name="procedure-choices"),
     path("orders/queue/", orders.order_queue, name="order-queue"),
+    path("orders/<int:pk>/withdraw/", orders.order_withdraw, name="order-withdraw"),
     path("orders/<int:pk>/explain/", orders.order_explain, name="order-explain"),
     path("orders/<int:order_pk>/book/", booking.calendar_order, name="calendar-order"),
     path("orders/<int:order_pk>/book/confirm/", booking.book, name="book"),

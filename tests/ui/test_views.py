@@ -538,3 +538,31 @@ def test_only_roles_that_manage_patients_may_edit_them(technologist: User, patie
     assert client.get(f"/patients/{patient.pk}/edit/").status_code == 403
     assert client.post(f"/patients/{patient.pk}/edit/", {"family_name": "X"}).status_code == 403
     assert 'id="edit-patient"' not in client.get(f"/patients/{patient.pk}/").content.decode()
+
+
+def test_a_scheduler_withdraws_an_unbooked_order_with_a_reason(scheduler: User, order: Order) -> None:
+    client = browser(scheduler)
+    queue = client.get("/orders/queue/").content.decode()
+    assert f'action="/orders/{order.pk}/withdraw/"' in queue
+    refused = client.post(f"/orders/{order.pk}/withdraw/", {"reason": ""}, follow=True)
+    assert "Give a reason" in refused.content.decode()
+    order.refresh_from_db()
+    assert order.status == ExamStatus.REQUESTED
+    client.post(f"/orders/{order.pk}/withdraw/", {"reason": "Requested twice by the ward"})
+    order.refresh_from_db()
+    assert order.status == ExamStatus.CANCELLED
+    assert order.status_reason == "Requested twice by the ward"
+    assert f'action="/orders/{order.pk}/withdraw/"' not in client.get("/orders/queue/").content.decode()
+
+
+def test_a_booked_order_is_not_withdrawn_from_the_queue(scheduler: User, appointment: Appointment) -> None:
+    response = browser(scheduler).post(f"/orders/{appointment.order_id}/withdraw/", {"reason": "x"}, follow=True)
+    assert "cancel its appointment instead" in response.content.decode()
+    appointment.order.refresh_from_db()
+    assert appointment.order.status == ExamStatus.SCHEDULED
+
+
+def test_a_technologist_cannot_withdraw_orders(technologist: User, order: Order) -> None:
+    client = browser(technologist)
+    assert client.post(f"/orders/{order.pk}/withdraw/", {"reason": "x"}).status_code == 403
+    assert "/withdraw/" not in client.get("/orders/queue/").content.decode()

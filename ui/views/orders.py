@@ -9,12 +9,14 @@ from django.utils.translation import gettext as _
 from accounts.roles import Action
 from dicom_gateway.selectors import worklist_explain
 from mwl_ris.lib.errors import ApplicationError
+from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
 from orders.selectors import order_unscheduled_list, procedure_list
 from orders.services import order_create
 from patients.models import Patient
 from scheduling.models import Station
-from ui.forms import OrderForm, add_service_error
+from scheduling.services import exam_transition
+from ui.forms import OrderForm, WithdrawForm, add_service_error
 from ui.permissions import requires
 
 
@@ -64,6 +66,32 @@ def order_queue(request: HttpRequest) -> HttpResponse:
     """Orders waiting for a slot (entered here, by the API or by HL7): STAT first."""
     orders = list(order_unscheduled_list()[:200])
     return render(request, "ui/orders/queue.html", {"orders": orders})
+
+
+@requires(Action.MANAGE_ORDERS)
+def order_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw an order nobody booked (the request was a mistake, the doctor
+    cancelled it): cancelled with the reason, off the queue, audited."""
+    order = get_object_or_404(Order, pk=pk)
+    form = WithdrawForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        messages.error(
+            request, _("Give a reason to withdraw order %(accession)s.") % {"accession": order.accession_number}
+        )
+        return redirect("ui:order-queue")
+    if order.status != ExamStatus.REQUESTED:
+        messages.error(
+            request,
+            _("Order %(accession)s is booked: cancel its appointment instead.") % {"accession": order.accession_number},
+        )
+        return redirect("ui:order-queue")
+    try:
+        exam_transition(order=order, to=ExamStatus.CANCELLED, reason=form.cleaned_data["reason"], actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Order %(accession)s withdrawn.") % {"accession": order.accession_number})
+    return redirect("ui:order-queue")
 
 
 @requires(Action.READ)
