@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -248,3 +249,8 @@ def station_next_free(
         slots = next_available_slots(stations=[station], duration=duration, days=days, limit=1)
         result[station.pk] = (slots[0][1], slots[0][2]) if slots else None
     return result
+
+
+def no_show_allowed_from(appointment: Appointment) -> dt.datetime:
+    """When the patient of this appointment may be marked as not come: its start plus the grace."""
+    return appointment.starts_at + dt.timedelta(minutes=settings.NO_SHOW_GRACE_MINUTES)

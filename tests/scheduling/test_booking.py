@@ -91,8 +91,9 @@ def test_the_same_time_on_another_station_is_free(appointment: Appointment, make
 
 @pytest.mark.parametrize("free_with", [ExamStatus.CANCELLED, ExamStatus.NO_SHOW])
 def test_cancelled_and_no_show_appointments_free_their_slot(
-    appointment: Appointment, make_order: Any, free_with: ExamStatus
+    appointment: Appointment, make_order: Any, free_with: ExamStatus, frozen_clock: Any
 ) -> None:
+    frozen_clock.move_to(at(9, 15))  # the 09:00 exam's start plus the no-show grace
     exam_transition(order=appointment.order, to=free_with, reason="patient phoned")
     appointment.refresh_from_db()
     assert appointment.status == (
@@ -100,6 +101,19 @@ def test_cancelled_and_no_show_appointments_free_their_slot(
     )
     assert not WorklistItem.objects.filter(order=appointment.order).exists()
     assert appointment_book(order=make_order(), station=appointment.station, starts_at=at(9)).pk
+
+
+def test_a_no_show_before_the_start_plus_the_grace_is_refused(appointment: Appointment, frozen_clock: Any) -> None:
+    for when in (at(7), at(9), at(9, 14)):  # the 09:00 exam, with 15 minutes' grace
+        frozen_clock.move_to(when)
+        with pytest.raises(ApplicationError) as info:
+            exam_transition(order=appointment.order, to=ExamStatus.NO_SHOW)
+        assert info.value.code == "no_show_too_early"
+        assert "from 01/12/2026 09:15" in info.value.message
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.ACTIVE
+    frozen_clock.move_to(at(9, 15))
+    assert exam_transition(order=appointment.order, to=ExamStatus.NO_SHOW).status == ExamStatus.NO_SHOW
 
 
 def test_a_booking_outside_opening_hours_is_refused_with_the_hours(order: Order, ct_station: Station) -> None:
@@ -192,7 +206,8 @@ def test_rescheduling_into_a_taken_slot_changes_nothing(appointment: Appointment
     assert WorklistItem.objects.get(order=other.order).sps_start == at(11)
 
 
-def test_a_no_show_can_be_rebooked(appointment: Appointment) -> None:
+def test_a_no_show_can_be_rebooked(appointment: Appointment, frozen_clock: Any) -> None:
+    frozen_clock.move_to(at(9, 15))
     exam_transition(order=appointment.order, to=ExamStatus.NO_SHOW)
     new = appointment_book(order=appointment.order, station=appointment.station, starts_at=at(9, day=2))
     assert new.order.status == ExamStatus.SCHEDULED

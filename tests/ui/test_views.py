@@ -566,3 +566,15 @@ def test_a_technologist_cannot_withdraw_orders(technologist: User, order: Order)
     client = browser(technologist)
     assert client.post(f"/orders/{order.pk}/withdraw/", {"reason": "x"}).status_code == 403
     assert "/withdraw/" not in client.get("/orders/queue/").content.decode()
+
+
+def test_the_day_list_offers_no_show_only_from_the_start_plus_the_grace_and_asks_first(
+    technologist: User, appointment: Appointment, frozen_clock: Any
+) -> None:
+    client = browser(technologist)
+    url = f"/daylist/?station={appointment.station_id}&date=2026-12-01"
+    assert 'value="no_show"' not in client.get(url).content.decode()  # 07:00, the exam is at 09:00
+    frozen_clock.move_to(at(9, 15))
+    page = client.get(url).content.decode()
+    assert 'value="no_show"' in page
+    assert "hx-confirm=" in page.split('value="no_show"', 1)[1].split("</form>", 1)[0]

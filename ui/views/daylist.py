@@ -18,8 +18,8 @@ from dicom_gateway.selectors import station_served_worklist
 from mwl_ris.lib.errors import ApplicationError
 from orders.lifecycle import ExamStatus, allowed_transitions
 from orders.models import Modality, Order
-from scheduling.models import Appointment, Station
-from scheduling.selectors import station_day_appointments, station_list
+from scheduling.models import Appointment, AppointmentStatus, Station
+from scheduling.selectors import no_show_allowed_from, station_day_appointments, station_list
 from scheduling.services import exam_transition
 from ui.forms import TransitionForm
 from ui.permissions import requires
@@ -59,6 +59,8 @@ def _row(appointment: Appointment, user: Any) -> dict[str, Any]:
     waiting = None
     if order.status == ExamStatus.ARRIVED and order.arrived_at:
         waiting = int((timezone.now() - order.arrived_at).total_seconds() // 60)
+    if appointment.status == AppointmentStatus.ACTIVE and timezone.now() < no_show_allowed_from(appointment):
+        allowed = allowed - {ExamStatus.NO_SHOW}  # not yet: the service would refuse it
     return {
         "appointment": appointment,
         "order": order,
