@@ -578,3 +578,12 @@ def test_the_day_list_offers_no_show_only_from_the_start_plus_the_grace_and_asks
     page = client.get(url).content.decode()
     assert 'value="no_show"' in page
     assert "hx-confirm=" in page.split('value="no_show"', 1)[1].split("</form>", 1)[0]
+
+
+def test_swahili_pages_name_the_accession_and_the_scheduler_in_swahili(
+    scheduler: User, appointment: Appointment
+) -> None:
+    page = browser(scheduler, "sw").get(f"/daylist/?station={appointment.station_id}&date=2026-12-01").content.decode()
+    assert "Na. ya kipimo" in page
+    assert ">Accession<" not in page
+    assert "mratibu wa miadi" in page  # "mpangaji" reads as "tenant"
