@@ -587,3 +587,18 @@ def test_swahili_pages_name_the_accession_and_the_scheduler_in_swahili(
     assert "Na. ya kipimo" in page
     assert ">Accession<" not in page
     assert "mratibu wa miadi" in page  # "mpangaji" reads as "tenant"
+
+
+def test_order_entry_groups_the_catalogue_by_modality_closed_until_searched(scheduler: User, patient: Patient) -> None:
+    from orders.services import procedure_create
+
+    procedure_create(code="USABD", name="US Abdomen", modality="US", default_duration_minutes=20)
+    procedure_create(code="CTCH", name="CT Chest", modality="CT", default_duration_minutes=20)
+    client = browser(scheduler)
+    page = client.get(f"/patients/{patient.pk}/orders/new/").content.decode()
+    assert page.count('<details class="choice-group"') == 2
+    assert '<details class="choice-group" open>' not in page  # nothing opened before a search
+    found = client.get("/procedures/choices/?procedure_q=abdomen").content.decode()
+    assert found.count('<details class="choice-group" open>') == 1
+    assert "US Abdomen" in found
+    assert "CT Chest" not in found

@@ -32,8 +32,9 @@ def _procedures(q: str = "", modality: str = "") -> list[Procedure]:
 @requires(Action.READ)
 def procedure_choices(request: HttpRequest) -> HttpResponse:
     """The catalogue search of the order form (htmx): matching procedures as radio buttons."""
-    procedures = _procedures(request.GET.get("procedure_q", ""), request.GET.get("modality", ""))
-    return render(request, "ui/orders/_procedure_choices.html", {"procedures": procedures, "selected": ""})
+    q = request.GET.get("procedure_q", "").strip()
+    procedures = _procedures(q, request.GET.get("modality", ""))
+    return render(request, "ui/orders/_procedure_choices.html", {"procedures": procedures, "selected": "", "q": q})
 
 
 @requires(Action.MANAGE_ORDERS)
