@@ -58,12 +58,17 @@ class _Watchdog:
     def arm(self, fd: int, seconds: float) -> int:
         token = next(self._counter)
         with self._wake:
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token, fd))
+            entry = (time.monotonic() + seconds, token, fd)
+            heapq.heappush(self._heap, entry)
             self._live.add(token)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-deadline", daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0] is entry:
+                # Only an earlier deadline than the one the thread waits for needs it awake:
+                # with one timeout per process that is the first call after a quiet spell,
+                # so a busy gateway does not wake this thread on every query.
+                self._wake.notify()
         return token
 
     def disarm(self, token: int) -> None:
