@@ -97,7 +97,7 @@ class PlanCache(LruCache[Hashable, "QueryPlan"]):
 
 def _plan_weight(key: Hashable, plan: QueryPlan) -> int:
     """Roughly what a plan holds: the request's bytes, the SQL and the
-    compiled query behind it (~40 KiB measured with tracemalloc)."""
+    compiled query behind it (an estimate: 40 KiB for the compiler's objects)."""
     request = key[0] if isinstance(key, tuple) and key else None
     request_bytes = len(request[0]) if isinstance(request, tuple) and isinstance(request[0], bytes) else 0
     return 40 * 1024 + request_bytes + 2 * len(plan.sql or "")
