@@ -128,6 +128,8 @@ def load(path: Path) -> int:
         Order.objects.bulk_create(orders, batch_size=BATCH)
         for order, appointment in zip(orders, appointments, strict=True):
             appointment.order = order
+            appointment.patient = order.patient
+            appointment.patient_overlap_allowed = True  # generated data: one patient may repeat at one time
         Appointment.objects.bulk_create(appointments, batch_size=BATCH)
 
         rows = []

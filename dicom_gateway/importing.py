@@ -28,8 +28,8 @@ from orders.models import Modality, Order, Priority, Procedure
 from orders.services import order_create, procedure_create
 from patients.models import Patient
 from patients.services import patient_create
-from scheduling.models import Station
-from scheduling.services import appointment_book, station_create
+from scheduling.models import MAX_CAPACITY, Station
+from scheduling.services import SlotTaken, appointment_book, station_create, station_update
 
 logger = logging.getLogger(__name__)
 PRIORITIES = {"STAT": Priority.STAT, "HIGH": Priority.URGENT}
@@ -42,6 +42,8 @@ class ImportReport:
     queued: list[tuple[str, str]] = field(default_factory=list)  # (accession, why it waits unscheduled)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     stations_created: list[str] = field(default_factory=list)
+    # AE title -> the capacity it was raised to, to hold items the old worklist ran in parallel
+    capacity_raised: dict[str, int] = field(default_factory=dict)
 
 
 class Skip(Exception):
@@ -201,13 +203,26 @@ def worklist_dataset_import(ds: Dataset, *, report: ImportReport) -> str:
             extra_station_ae_titles=extra_titles,
         )
         order.refresh_from_db()
-    try:
-        appointment_book(
-            order=order, station=station, starts_at=starts_at, override_reason=IMPORT_REASON, any_modality=True
-        )
-    except ApplicationError as exc:
-        report.queued.append((accession, exc.message))
-        return accession
+    while True:
+        try:
+            appointment_book(
+                order=order, station=station, starts_at=starts_at, override_reason=IMPORT_REASON, any_modality=True
+            )
+        except SlotTaken as exc:
+            # The old worklist had overlapping items on this station: the room works in
+            # parallel (two ultrasound machines, walk-ins squeezed in). Take one more
+            # patient at a time, so the item is served as it was, up to MAX_CAPACITY.
+            station.refresh_from_db()
+            if station.capacity >= MAX_CAPACITY:
+                report.queued.append((accession, exc.message))
+                return accession
+            station_update(station=station, capacity=station.capacity + 1)
+            report.capacity_raised[station.ae_title] = station.capacity
+            continue
+        except ApplicationError as exc:
+            report.queued.append((accession, exc.message))
+            return accession
+        break
     report.imported.append(accession)
     return accession
 

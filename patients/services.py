@@ -13,6 +13,7 @@ from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
 from orders.accession import counter_next
 from orders.models import Order
 from patients.models import IdentifierKind, Patient, PatientIdentifier, PatientMerge, normalise_phone
+from patients.signals import patient_merged
 from worklist.services import worklist_items_sync_patient
 
 PATIENT_FIELDS = frozenset(
@@ -142,6 +143,7 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
     )
     Patient.objects.filter(pk=source.pk).update(merged_into=target)
     source.merged_into = target
+    patient_merged.send(sender=Patient, source=source, target=target)
     audit_record(
         "merge",
         object_type="patients.Patient",

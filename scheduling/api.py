@@ -57,6 +57,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
             "ae_title",
             "ip_address",
             "active",
+            "capacity",
             "dicom_profile",
             "opening_hours",
         ]
@@ -140,10 +141,12 @@ class AppointmentOutputSerializer(serializers.ModelSerializer[Appointment]):
             "exam_status",
             "station",
             "station_ae_title",
+            "lane",
             "starts_at",
             "ends_at",
             "status",
             "override_reason",
+            "patient_overlap_allowed",
             "cancel_reason",
             "replaced_by",
             "created_at",
@@ -161,7 +164,8 @@ class BookInputSerializer(serializers.Serializer[dict[str, Any]]):
         required=False,
         allow_blank=True,
         default="",
-        help_text="Book outside opening hours or in a closure (admin role).",
+        help_text="Book outside opening hours, in a closure, or while the patient is booked elsewhere at the "
+        "same time (admin role).",
     )
 
 
@@ -169,7 +173,7 @@ class RescheduleInputSerializer(serializers.Serializer[dict[str, Any]]):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField(required=False)
     station = serializers.PrimaryKeyRelatedField(queryset=Station.objects.all(), required=False)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=200, help_text="Why the exam moves (kept with the old appointment).")
     override_reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 

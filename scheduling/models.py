@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import validate_ae_title
 from orders.models import Modality
+
+MAX_CAPACITY = 20
 
 
 class Station(models.Model):
@@ -18,6 +21,12 @@ class Station(models.Model):
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[validate_ae_title])
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    capacity = models.PositiveSmallIntegerField(
+        _("patients at a time"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CAPACITY)],
+        help_text=_("How many patients the room takes at once (two ultrasound machines: 2)."),
+    )
     dicom_profile = models.ForeignKey(
         "dicom_gateway.Profile",
         verbose_name=_("modality profile"),
@@ -35,6 +44,12 @@ class Station(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ae_title})"
+
+    @property
+    def display_name(self) -> str:
+        """The station as people in the department name it: the room's name, and
+        where it has one the room number ("Ultrasound 1 · Room 12")."""
+        return f"{self.name} · {self.room}" if self.room else self.name
 
 
 class Weekday(models.IntegerChoices):
@@ -101,14 +116,27 @@ class AppointmentStatus(models.TextChoices):
 class Appointment(models.Model):
     """An order booked into a station's time slot [starts_at, ends_at).
 
-    Only ACTIVE appointments hold their slot. On PostgreSQL the exclusion
-    constraint ``appointment_no_overlap`` (migration 0002) makes overlapping
-    active appointments in one station impossible, whatever the application
-    does; on SQLite the booking service checks inside an IMMEDIATE transaction.
+    Only ACTIVE appointments hold their slot. A station takes ``capacity``
+    patients at once: each appointment holds one of its lanes 1..capacity. On
+    PostgreSQL two exclusion constraints (migrations 0002 and 0004) make it
+    impossible, whatever the application does, for two active appointments to
+    overlap in one lane of one station (``appointment_no_overlap``) or for one
+    patient to be in two places at once (``appointment_patient_no_overlap``,
+    unless an admin allowed it with a reason: ``patient_overlap_allowed``). On
+    SQLite the booking service checks inside an IMMEDIATE transaction.
     """
 
     order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="appointments")
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="appointments")
+    lane = models.PositiveSmallIntegerField(_("place in the room"), default=1)
+    # The order's patient, kept here because an exclusion constraint can only see
+    # this table's columns; set on save, moved by a patient merge.
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="appointments", editable=False
+    )
+    patient_overlap_allowed = models.BooleanField(
+        _("patient booked elsewhere at the same time (allowed)"), default=False
+    )
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
     status = models.CharField(
@@ -131,6 +159,7 @@ class Appointment(models.Model):
         ordering = ["starts_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="appointment_ends_after_start"),
+            models.CheckConstraint(condition=Q(lane__gte=1, lane__lte=MAX_CAPACITY), name="appointment_lane_in_range"),
             # an order has at most one active appointment
             models.UniqueConstraint(
                 fields=["order"],
@@ -141,7 +170,14 @@ class Appointment(models.Model):
         indexes = [
             # overlap check and station calendar: active appointments of a station in a time window
             models.Index(fields=["station", "starts_at", "ends_at"], name="appt_station_time_idx"),
+            # patient clash check: the patient's active appointments in a time window
+            models.Index(fields=["patient", "starts_at"], name="appt_patient_time_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.station.ae_title} {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.patient_id is None and self.order_id is not None:
+            self.patient_id = self.order.patient_id
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

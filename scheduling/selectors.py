@@ -31,6 +31,31 @@ def appointment_clashes(
     return qs.order_by("starts_at")
 
 
+def patient_clashes(
+    *, patient_id: int, starts_at: dt.datetime, ends_at: dt.datetime, exclude_order_id: int | None = None
+) -> QuerySet[Appointment]:
+    """The patient's active appointments overlapping [starts_at, ends_at) (a
+    patient cannot be in two rooms at once)."""
+    qs = Appointment.objects.filter(
+        patient_id=patient_id,
+        status=AppointmentStatus.ACTIVE,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+    ).select_related("order", "station")
+    if exclude_order_id is not None:
+        qs = qs.exclude(order_id=exclude_order_id)
+    return qs.order_by("starts_at")
+
+
+def free_lane(*, station: Station, starts_at: dt.datetime, ends_at: dt.datetime) -> int | None:
+    """The lowest of the station's places (1..capacity) free for the whole of
+    [starts_at, ends_at), or None when all are taken at some moment of it."""
+    used = set(
+        appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).values_list("lane", flat=True)
+    )
+    return next((lane for lane in range(1, station.capacity + 1) if lane not in used), None)
+
+
 def _opening_intervals(
     station: Station, day: dt.date, hours: list[OpeningHours]
 ) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -67,7 +92,7 @@ def booking_rule_violations(
     if ends_at <= now:
         reasons.append(_("The appointment would be over before now."))
     if not station.active:
-        reasons.append(_("Station %(ae)s is not active.") % {"ae": station.ae_title})
+        reasons.append(_("%(station)s is not in use (inactive).") % {"station": station.display_name})
     local_start = timezone.localtime(starts_at)
     intervals = station_opening_intervals(station=station, day=local_start.date())
     if not any(opens <= starts_at and ends_at <= closes for opens, closes in intervals):
@@ -107,21 +132,30 @@ def station_free_slots(
     if not intervals:
         return []
     window_start, window_end = intervals[0][0], intervals[-1][1]
-    busy = [
-        (a.starts_at, a.ends_at)
-        for a in Appointment.objects.filter(
-            station=station, status=AppointmentStatus.ACTIVE, starts_at__lt=window_end, ends_at__gt=window_start
-        )
-    ] + [
+    # What each of the station's places (lanes) holds, and the closures, which hold them all.
+    lanes: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {lane: [] for lane in range(1, station.capacity + 1)}
+    for lane, a0, a1 in Appointment.objects.filter(
+        station=station, status=AppointmentStatus.ACTIVE, starts_at__lt=window_end, ends_at__gt=window_start
+    ).values_list("lane", "starts_at", "ends_at"):
+        lanes.setdefault(lane, []).append((a0, a1))
+    closed = [
         (c.starts_at, c.ends_at)
         for c in Closure.objects.filter(station=station, starts_at__lt=window_end, ends_at__gt=window_start)
     ]
+
+    def free(start: dt.datetime, end: dt.datetime) -> bool:
+        if any(b0 < end and start < b1 for b0, b1 in closed):
+            return False
+        return any(
+            not any(b0 < end and start < b1 for b0, b1 in lanes[lane]) for lane in range(1, station.capacity + 1)
+        )
+
     slots: list[tuple[dt.datetime, dt.datetime]] = []
     for opens, closes in intervals:
         candidate = opens
         while candidate + duration <= closes and len(slots) < limit:
             end = candidate + duration
-            if candidate >= not_before and not any(b0 < end and candidate < b1 for b0, b1 in busy):
+            if candidate >= not_before and free(candidate, end):
                 slots.append((candidate, end))
             candidate += step
     return slots

@@ -26,25 +26,35 @@ from mwl_ris.lib.errors import ApplicationError, Conflict, PermissionRefused
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.lifecycle import ExamStatus, check_transition
 from orders.models import Modality, Order
+from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
 from scheduling.selectors import (
     appointment_clashes,
     booking_rule_violations,
     closure_affected_appointments,
+    free_lane,
     next_available_slots,
     no_show_allowed_from,
+    patient_clashes,
 )
 from worklist.services import worklist_item_sync
 
 OVERLAP_CONSTRAINT = "appointment_no_overlap"
+PATIENT_OVERLAP_CONSTRAINT = "appointment_patient_no_overlap"
 # Stations that may take each other's orders: CR and DX rooms do the same exams.
 COMPATIBLE_MODALITIES: dict[str, set[str]] = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
 
-STATION_FIELDS = frozenset({"name", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile"})
+STATION_FIELDS = frozenset(
+    {"name", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile", "capacity"}
+)
 
 
 class SlotTaken(Conflict):
     code = "slot_taken"
+
+
+class PatientBusy(Conflict):
+    code = "patient_busy"
 
 
 class BookingRefused(ApplicationError):
@@ -55,6 +65,7 @@ def _describe(appointment: Appointment) -> dict[str, Any]:
     return {
         "id": appointment.pk,
         "station": appointment.station.ae_title,
+        "station_name": appointment.station.display_name,
         # in the facility's time zone, as the API writes every other time
         "starts_at": timezone.localtime(appointment.starts_at).isoformat(),
         "ends_at": timezone.localtime(appointment.ends_at).isoformat(),
@@ -64,10 +75,33 @@ def _describe(appointment: Appointment) -> dict[str, Any]:
 
 def _slot_taken(clash: Appointment) -> SlotTaken:
     local = timezone.localtime(clash.starts_at)
-    return SlotTaken(
-        _("Station %(ae)s is already booked from %(start)s to %(end)s (accession %(accession)s).")
+    station = clash.station
+    values = {
+        "station": station.display_name,
+        "start": formats.date_format(local, "SHORT_DATETIME_FORMAT"),
+        "end": f"{timezone.localtime(clash.ends_at):%H:%M}",
+        "accession": clash.order.accession_number,
+        "capacity": station.capacity,
+    }
+    if station.capacity > 1:
+        message = _(
+            "%(station)s has all its %(capacity)d places taken at that time; one of them is booked from "
+            "%(start)s to %(end)s (accession %(accession)s)."
+        )
+    else:
+        message = _("%(station)s is already booked from %(start)s to %(end)s (accession %(accession)s).")
+    return SlotTaken(message % values, extra={"clashing_appointment": _describe(clash)})
+
+
+def _patient_busy(clash: Appointment) -> PatientBusy:
+    local = timezone.localtime(clash.starts_at)
+    return PatientBusy(
+        _(
+            "The patient is already booked from %(start)s to %(end)s in %(station)s (accession %(accession)s) "
+            "and cannot be in two places at once. An admin can book it anyway, giving a reason."
+        )
         % {
-            "ae": clash.station.ae_title,
+            "station": clash.station.display_name,
             "start": formats.date_format(local, "SHORT_DATETIME_FORMAT"),
             "end": f"{timezone.localtime(clash.ends_at):%H:%M}",
             "accession": clash.order.accession_number,
@@ -76,20 +110,20 @@ def _slot_taken(clash: Appointment) -> SlotTaken:
     )
 
 
-def _is_overlap_violation(exc: IntegrityError) -> bool:
+def _violated_constraint(exc: IntegrityError) -> str | None:
     diag = getattr(exc.__cause__, "diag", None)
-    return getattr(diag, "constraint_name", None) == OVERLAP_CONSTRAINT
+    return getattr(diag, "constraint_name", None)
 
 
 def _check_station_takes(order: Order, station: Station) -> None:
     modality = order.procedure.modality
     if station.modality != modality and station.modality not in COMPATIBLE_MODALITIES.get(modality, set()):
         raise BookingRefused(
-            _("%(procedure)s is a %(modality)s exam; station %(ae)s is %(station_modality)s.")
+            _("%(procedure)s is a %(modality)s exam; %(station)s is %(station_modality)s.")
             % {
                 "procedure": order.procedure.name,
                 "modality": modality,
-                "ae": station.ae_title,
+                "station": station.display_name,
                 "station_modality": station.modality,
             },
             code="wrong_modality",
@@ -189,6 +223,28 @@ def _lock_station(station: Station) -> None:
     list(Station.objects.select_for_update().filter(pk=station.pk).values_list("pk", flat=True))
 
 
+def _lock_patient(patient_id: int) -> None:
+    """Serialise the bookings of one patient across stations, for the same
+    reason as _lock_station (the patient's exclusion constraint is the last guard)."""
+    list(Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk", flat=True))
+
+
+def _patient_overlap_allowed(
+    *, order: Order, starts_at: dt.datetime, ends_at: dt.datetime, override_reason: str, actor: Any
+) -> bool:
+    """Refuse a booking that puts the patient in two places at once, unless an
+    admin (or the system, for imports) gives a reason. True when it is so allowed."""
+    clash = patient_clashes(
+        patient_id=order.patient_id, starts_at=starts_at, ends_at=ends_at, exclude_order_id=order.pk
+    ).first()
+    if clash is None:
+        return False
+    allowed = bool(override_reason.strip()) and (actor is None or user_can(actor, Action.OVERRIDE_HOURS))
+    if not allowed:
+        raise _patient_busy(clash)
+    return True
+
+
 def _insert_slot(
     *,
     order: Order,
@@ -199,12 +255,22 @@ def _insert_slot(
     actor: Any,
 ) -> Appointment:
     _lock_station(station)
-    clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
-    if clash is not None:
+    _lock_patient(order.patient_id)
+    station = Station.objects.get(pk=station.pk)  # its capacity as now committed
+    lane = free_lane(station=station, starts_at=starts_at, ends_at=ends_at)
+    if lane is None:
+        clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
+        assert clash is not None  # no free lane means something overlaps
         raise _slot_taken(clash)
+    overlap_allowed = _patient_overlap_allowed(
+        order=order, starts_at=starts_at, ends_at=ends_at, override_reason=override_reason, actor=actor
+    )
     appointment = Appointment(
         order=order,
         station=station,
+        lane=lane,
+        patient_id=order.patient_id,
+        patient_overlap_allowed=overlap_allowed,
         starts_at=starts_at,
         ends_at=ends_at,
         override_reason=override_reason.strip()[:200],
@@ -214,20 +280,31 @@ def _insert_slot(
     return appointment
 
 
-def _run_booking(work: Any, station: Station, starts_at: dt.datetime, ends_at: dt.datetime) -> Appointment:
-    """Run ``work`` in a transaction and turn the database's overlap refusal
-    (a concurrent booking won) into SlotTaken naming the winner."""
+def _run_booking(
+    work: Any, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, patient_id: int, order_id: int
+) -> Appointment:
+    """Run ``work`` in a transaction and turn the database's overlap refusals
+    (a concurrent booking won) into SlotTaken / PatientBusy naming the winner."""
     try:
         with transaction.atomic():
             result: Appointment = work()
             return result
     except IntegrityError as exc:
-        if not _is_overlap_violation(exc):
+        constraint = _violated_constraint(exc)
+        if constraint == OVERLAP_CONSTRAINT:
+            clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
+            if clash is not None:
+                raise _slot_taken(clash) from exc
+        elif constraint == PATIENT_OVERLAP_CONSTRAINT:
+            clash = patient_clashes(
+                patient_id=patient_id, starts_at=starts_at, ends_at=ends_at, exclude_order_id=order_id
+            ).first()
+            if clash is not None:
+                raise _patient_busy(clash) from exc
+        else:
             raise
-        clash = appointment_clashes(station=station, starts_at=starts_at, ends_at=ends_at).first()
-        if clash is None:  # the winner was itself undone meanwhile; report the race plainly
-            raise SlotTaken(_("Another booking took this slot at the same moment; try again.")) from exc
-        raise _slot_taken(clash) from exc
+        # the winner was itself undone meanwhile; report the race plainly
+        raise SlotTaken(_("Another booking took this slot at the same moment; try again.")) from exc
 
 
 def appointment_book(
@@ -271,7 +348,7 @@ def appointment_book(
         worklist_item_sync(order=locked)
         return appointment
 
-    return _run_booking(work, station, starts_at, ends_at)
+    return _run_booking(work, station, starts_at, ends_at, order.patient_id, order.pk)
 
 
 def appointment_reschedule(
@@ -285,7 +362,10 @@ def appointment_reschedule(
     actor: Any = None,
 ) -> Appointment:
     """Move an active appointment to a new time and/or station. The old one is
-    kept as *rescheduled* (history), the worklist item follows the new one."""
+    kept as *rescheduled* (history), the worklist item follows the new one.
+    A reason is required: the desk must be able to tell a patient why."""
+    if not reason.strip():
+        raise ApplicationError(_("Give a reason for moving the exam."), code="reason_required")
     target_station = station or appointment.station
     duration = appointment.ends_at - appointment.starts_at
     if ends_at is None:
@@ -326,7 +406,7 @@ def appointment_reschedule(
         worklist_item_sync(order=order)
         return new
 
-    return _run_booking(work, target_station, starts_at, ends_at)
+    return _run_booking(work, target_station, starts_at, ends_at, appointment.order.patient_id, appointment.order_id)
 
 
 @transaction.atomic
@@ -399,6 +479,28 @@ def station_update(*, station: Station, opening_hours: list[dict[str, Any]] | No
         if name in STATION_FIELDS:
             setattr(station, name, value)
     full_clean_or_raise(station)
+    _lock_station(station)
+    in_use = (
+        Appointment.objects.filter(
+            station=station, status=AppointmentStatus.ACTIVE, ends_at__gt=timezone.now(), lane__gt=station.capacity
+        )
+        .order_by("starts_at")
+        .select_related("order")
+        .first()
+    )
+    if in_use is not None:
+        raise ApplicationError(
+            _(
+                "The room cannot take fewer than %(lanes)d patients at a time yet: place %(lanes)d is booked "
+                "on %(start)s (accession %(accession)s). Move that appointment first."
+            )
+            % {
+                "lanes": in_use.lane,
+                "start": formats.date_format(timezone.localtime(in_use.starts_at), "SHORT_DATETIME_FORMAT"),
+                "accession": in_use.order.accession_number,
+            },
+            code="capacity_in_use",
+        )
     station.save()
     if opening_hours is not None:
         station_set_opening_hours(station=station, opening_hours=opening_hours)

@@ -155,8 +155,17 @@ def appointment(order: Order, ct_station: Station) -> Appointment:
 
 @pytest.fixture
 def make_order(ct_head: Procedure, patient: Patient) -> Any:
+    """Orders, each for another patient unless ``patient`` is given (one patient
+    cannot be booked in two places at once, so a station's neighbouring slots
+    are other people's)."""
+    count = iter(range(2, 10_000))
+
     def make(**kwargs: Any) -> Order:
-        kwargs.setdefault("patient", patient)
+        if "patient" not in kwargs:
+            n = next(count)
+            kwargs["patient"] = patient_create(
+                patient_id=f"MNH{n:04d}", issuer="MNH", family_name="Mgonjwa", given_name=f"Namba{n}"
+            )
         kwargs.setdefault("procedure", ct_head)
         return order_create(**kwargs)
 

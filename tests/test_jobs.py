@@ -99,7 +99,7 @@ def test_the_day_before_reminder_goes_once_in_the_patients_language(
 ) -> None:
     patient.language = "sw"
     patient.save()
-    order = make_order()
+    order = make_order(patient=patient)
     appointment_book(order=order, station=ct_station, starts_at=at(10, day=2))
     sender = Recorder()
     assert reminders_send_due(now=at(9), sender=sender)["sent"] == 0  # before REMINDER_HOUR (10:00)
@@ -114,8 +114,8 @@ def test_the_day_before_reminder_goes_once_in_the_patients_language(
 
 
 @pytest.mark.django_db
-def test_a_failed_reminder_is_retried_then_given_up(make_order: Any, ct_station: Station) -> None:
-    appointment_book(order=make_order(), station=ct_station, starts_at=at(10, day=2))
+def test_a_failed_reminder_is_retried_then_given_up(make_order: Any, ct_station: Station, patient: Any) -> None:
+    appointment_book(order=make_order(patient=patient), station=ct_station, starts_at=at(10, day=2))
     down = Recorder(fail=True)
     for _ in range(3):
         assert reminders_send_due(now=at(12), sender=down)["failed"] == 1

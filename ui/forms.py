@@ -119,7 +119,10 @@ class BookForm(forms.Form):
     station = forms.ModelChoiceField(queryset=Station.objects.filter(active=True), widget=forms.HiddenInput)
     starts_at = forms.DateTimeField(input_formats=LOCAL_DATETIME_FORMATS, widget=forms.HiddenInput)
     override_reason = forms.CharField(
-        label=_("Reason for booking outside opening hours"), max_length=200, required=False
+        label=_("Reason for booking against the rules (admin)"),
+        help_text=_("Outside opening hours, in a closure, or while the patient is booked elsewhere."),
+        max_length=200,
+        required=False,
     )
     reason = forms.CharField(label=_("Reason for the change"), max_length=200, required=False)
 

@@ -110,14 +110,39 @@ def test_every_item_that_cannot_be_imported_is_reported_with_its_reason(tmp_path
     assert Order.objects.count() == 0
 
 
-def test_an_item_whose_slot_is_taken_waits_in_the_scheduler_queue(tmp_path: Path) -> None:
+def test_overlapping_items_on_one_station_raise_its_capacity_and_are_all_served(tmp_path: Path) -> None:
+    """The old worklist ran two patients at once in one room (two machines, a
+    walk-in squeezed in): both items are imported and both are on the worklist."""
     wl_file(tmp_path, "one")
     wl_file(tmp_path, "two", AccessionNumber="ACC2", PatientID="P2", StudyInstanceUID="1.2.3.4.6")
+    wl_file(tmp_path, "three", AccessionNumber="ACC3", PatientID="P3", StudyInstanceUID="1.2.3.4.7")
     report = worklist_files_import(tmp_path)
-    assert report.imported == ["ACC1"]
-    assert [a for a, _ in report.queued] == ["ACC2"]
-    assert "already booked" in report.queued[0][1]
-    assert Order.objects.get(accession_number="ACC2").status == "requested"  # in the unscheduled queue
+    assert (sorted(report.imported), report.queued) == (["ACC1", "ACC2", "ACC3"], [])
+    assert report.capacity_raised == {"CT_A": 3}
+    station = Station.objects.get(ae_title="CT_A")
+    assert station.capacity == 3
+    assert sorted(station.appointments.values_list("lane", flat=True)) == [1, 2, 3]
+    served = find_worklist(
+        mwl_query(sps={"ScheduledStationAETitle": "CT_A"}),
+        calling_ae="X",
+        profile=ProfileSettings(),
+        station_known=False,
+    )
+    assert len(list(served)) == 3
+
+
+def test_an_item_that_cannot_be_booked_waits_in_the_scheduler_queue(tmp_path: Path) -> None:
+    """More items at one time than a room could ever take (MAX_CAPACITY): the
+    rest wait, unscheduled, with the reason, for a scheduler."""
+    from scheduling.models import MAX_CAPACITY
+
+    for n in range(MAX_CAPACITY + 1):
+        wl_file(tmp_path, f"f{n:02d}", AccessionNumber=f"ACC{n:02d}", PatientID=f"P{n}", StudyInstanceUID=f"1.2.3.{n}")
+    report = worklist_files_import(tmp_path)
+    assert len(report.imported) == MAX_CAPACITY
+    assert [a for a, _ in report.queued] == [f"ACC{MAX_CAPACITY:02d}"]
+    assert "places taken" in report.queued[0][1]
+    assert Order.objects.get(accession_number=f"ACC{MAX_CAPACITY:02d}").status == "requested"  # the queue
 
 
 def test_the_command_prints_the_report(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_a_taken_slot_leaves_the_order_for_a_scheduler_with_the_reason(
     assert ack_code(receive(orm("NW", "C2"))) == "AA"
     order = Order.objects.get(placer_order_number="PLC1001")
     assert order.status == ExamStatus.REQUESTED
-    assert order.status_reason.startswith("Not booked automatically: Station CT_ROOM3 is already booked")
+    assert order.status_reason.startswith("Not booked automatically: CT Scanner · Room 3 is already booked")
 
 
 def test_several_stations_of_the_modality_leave_it_unscheduled(ct_station: Station, ct_head: Procedure) -> None:

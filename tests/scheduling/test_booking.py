@@ -183,7 +183,7 @@ def test_rescheduling_moves_the_worklist_item_and_keeps_the_history(appointment:
 
 
 def test_rescheduling_by_a_few_minutes_may_overlap_its_own_old_slot(appointment: Appointment) -> None:
-    new = appointment_reschedule(appointment=appointment, starts_at=at(9, 15))
+    new = appointment_reschedule(appointment=appointment, starts_at=at(9, 15), reason="patient asked")
     assert new.starts_at == at(9, 15)
 
 
@@ -191,7 +191,7 @@ def test_rescheduling_to_another_station_updates_the_station_on_the_worklist(app
     from scheduling.services import station_create
 
     second = station_create(name="CT 2", modality="CT", ae_title="CT_ROOM9")
-    appointment_reschedule(appointment=appointment, starts_at=at(9), station=second)
+    appointment_reschedule(appointment=appointment, starts_at=at(9), station=second, reason="room change")
     item = WorklistItem.objects.get(order=appointment.order)
     assert (item.station_ae_title, item.station_name) == ("CT_ROOM9", "CT 2")
 
@@ -199,7 +199,7 @@ def test_rescheduling_to_another_station_updates_the_station_on_the_worklist(app
 def test_rescheduling_into_a_taken_slot_changes_nothing(appointment: Appointment, make_order: Any) -> None:
     other = appointment_book(order=make_order(), station=appointment.station, starts_at=at(11))
     with pytest.raises(SlotTaken):
-        appointment_reschedule(appointment=appointment, starts_at=at(11, 15))
+        appointment_reschedule(appointment=appointment, starts_at=at(11, 15), reason="patient asked")
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.ACTIVE
     assert WorklistItem.objects.get(order=appointment.order).sps_start == at(9)
@@ -253,7 +253,7 @@ def test_a_completed_exam_cannot_be_rescheduled(appointment: Appointment) -> Non
     for status in (ExamStatus.IN_PROGRESS, ExamStatus.COMPLETED):
         exam_transition(order=appointment.order, to=status)
     with pytest.raises(InvalidTransition):
-        appointment_reschedule(appointment=appointment, starts_at=at(15))
+        appointment_reschedule(appointment=appointment, starts_at=at(15), reason="patient asked")
 
 
 def test_a_discontinued_exam_stays_off_the_served_worklist_with_its_reason(appointment: Appointment) -> None:
@@ -272,3 +272,12 @@ def test_a_status_change_made_meanwhile_is_detected(appointment: Appointment) ->
     Order.objects.filter(pk=stale.pk).update(status=ExamStatus.ARRIVED)
     with pytest.raises(Conflict, match="meanwhile"):
         _set_order_status(stale, ExamStatus.NO_SHOW)
+
+
+@pytest.mark.django_db
+def test_moving_an_exam_needs_a_reason(appointment: Appointment) -> None:
+    with pytest.raises(ApplicationError, match="reason") as refused:
+        appointment_reschedule(appointment=appointment, starts_at=at(14), reason="  ")
+    assert refused.value.code == "reason_required"
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.ACTIVE

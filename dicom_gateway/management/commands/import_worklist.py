@@ -28,6 +28,8 @@ class Command(BaseCommand):
             self.stdout.write(f"queued {accession}: not booked ({reason}); it waits in the unscheduled queue")
         for file, reason in report.skipped:
             self.stdout.write(f"skipped {file}: {reason}")
+        for ae_title, capacity in report.capacity_raised.items():
+            self.stdout.write(f"station {ae_title} now takes {capacity} patients at a time (overlapping items)")
         if report.stations_created:
             self.stdout.write(f"stations created: {', '.join(report.stations_created)}")
         self.stdout.write(

@@ -21,7 +21,7 @@ from patients.models import BirthDatePrecision, IdentifierKind, Patient
 from patients.services import patient_create
 from scheduling import demo_data as demo
 from scheduling.models import Station
-from scheduling.selectors import station_free_slots
+from scheduling.selectors import patient_clashes, station_free_slots
 from scheduling.services import appointment_book, exam_transition, station_create
 
 ISSUER = "MNH"
@@ -186,9 +186,13 @@ class Command(BaseCommand):
                 cursor = start + dt.timedelta(minutes=15)
                 continue
             placer = f"{prefix}{timezone.localtime(start):%H%M}"
+            patient = self._free_patient(rng, patients, start, start + duration)
+            if patient is None:
+                cursor = start + dt.timedelta(minutes=15)
+                continue
             with transaction.atomic():
                 self._book_one(
-                    patient=rng.choice(patients),
+                    patient=patient,
                     procedure=procedure,
                     station=station,
                     start=start,
@@ -202,6 +206,16 @@ class Command(BaseCommand):
             booked += 1
             cursor = start + duration
         return booked
+
+    @staticmethod
+    def _free_patient(
+        rng: random.Random, patients: list[Patient], start: dt.datetime, end: dt.datetime
+    ) -> Patient | None:
+        """A patient not booked elsewhere at that time (nobody is in two rooms at once)."""
+        for patient in rng.sample(patients, len(patients)):
+            if not patient_clashes(patient_id=patient.pk, starts_at=start, ends_at=end).exists():
+                return patient
+        return None
 
     def _book_one(
         self,

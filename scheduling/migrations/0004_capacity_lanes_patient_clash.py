@@ -1,0 +1,90 @@
+"""A station takes ``capacity`` patients at once; a patient is in one place at a time.
+
+- ``Station.capacity`` (default 1) and ``Appointment.lane`` (1..capacity): the
+  station's exclusion constraint becomes (station, lane, time range), so at
+  most ``capacity`` active appointments overlap in one station, whatever the
+  interleaving of concurrent bookings.
+- ``Appointment.patient`` (the order's patient, copied because a constraint
+  sees only its own table) and the exclusion constraint
+  ``appointment_patient_no_overlap`` over (patient, time range) for active
+  appointments not explicitly allowed by an admin (``patient_overlap_allowed``).
+
+Existing databases may already hold a patient in two places at once (the demo
+data did): those appointments are kept and marked allowed, so the constraint
+can be created; the audit trail of how they came about is unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django.core.validators
+import django.db.models.deletion
+from django.db import migrations, models
+
+def copy_patient_and_allow_old_clashes(apps: Any, schema_editor: Any) -> None:
+    Appointment = apps.get_model("scheduling", "Appointment")
+    Order = apps.get_model("orders", "Order")
+    patients = dict(Order.objects.filter(appointments__isnull=False).values_list("pk", "patient_id").distinct())
+    rows = list(Appointment.objects.order_by("starts_at", "pk"))
+    for row in rows:
+        row.patient_id = patients[row.order_id]
+    Appointment.objects.bulk_update(rows, ["patient_id"], batch_size=1000)
+    # The later of two overlapping active appointments of one patient is kept, allowed.
+    last_end: dict[int, Any] = {}
+    allowed = []
+    for row in rows:
+        if row.status != "active":
+            continue
+        if row.patient_id in last_end and row.starts_at < last_end[row.patient_id]:
+            allowed.append(row.pk)
+        last_end[row.patient_id] = max(row.ends_at, last_end.get(row.patient_id, row.ends_at))
+    Appointment.objects.filter(pk__in=allowed).update(patient_overlap_allowed=True)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("scheduling", "0003_station_dicom_profile"),
+        ("patients", "0005_phone_e164"),
+        ("orders", "0003_ui_fields"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="station",
+            name="capacity",
+            field=models.PositiveSmallIntegerField(
+                default=1,
+                help_text="How many patients the room takes at once (two ultrasound machines: 2).",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(20),
+                ],
+                verbose_name="patients at a time",
+            ),
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="lane",
+            field=models.PositiveSmallIntegerField(default=1, verbose_name="place in the room"),
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="patient_overlap_allowed",
+            field=models.BooleanField(
+                default=False, verbose_name="patient booked elsewhere at the same time (allowed)"
+            ),
+        ),
+        migrations.AddField(
+            model_name="appointment",
+            name="patient",
+            field=models.ForeignKey(
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="appointments",
+                to="patients.patient",
+            ),
+        ),
+        migrations.RunPython(copy_patient_and_allow_old_clashes, migrations.RunPython.noop),
+    ]
