@@ -27,6 +27,7 @@ class Action(StrEnum):
     MANAGE_CATALOGUE = "manage_catalogue"  # procedures and stations
     MERGE_PATIENTS = "merge_patients"
     VIEW_AUDIT = "view_audit"  # search and export the audit trail
+    MANAGE_FACILITY = "manage_facility"  # the facility's name, address, phone and logo on the slips
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: hospitals may be offline
     "accounts",
+    "facility",
     "patients",
     "orders",
     "scheduling",

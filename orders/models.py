@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import validate_lo, validate_sh, validate_uid
@@ -32,6 +33,12 @@ class Procedure(models.Model):
     code = models.CharField(_("code"), max_length=16, validators=[validate_sh])
     coding_scheme = models.CharField(_("coding scheme"), max_length=16, default="RIS", validators=[validate_sh])
     name = models.CharField(_("name"), max_length=64, validators=[validate_lo])
+    name_sw = models.CharField(
+        _("name (Swahili)"),
+        max_length=120,
+        blank=True,
+        help_text=_("As the slip of a Swahili-speaking patient says it; the worklist keeps the name above."),
+    )
     modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
     default_duration_minutes = models.PositiveSmallIntegerField(
         _("default duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(480)]
@@ -54,6 +61,15 @@ class Procedure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    def name_for(self, language: str) -> str:
+        """The name in the patient's language (the English one where none is given)."""
+        return self.name_sw if language.startswith("sw") and self.name_sw else self.name
+
+    @property
+    def display_name(self) -> str:
+        """The name in the language of the page being shown."""
+        return self.name_for(translation.get_language() or "")
 
 
 class Priority(models.TextChoices):

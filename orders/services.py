@@ -21,6 +21,7 @@ PROCEDURE_FIELDS = (
     "code",
     "coding_scheme",
     "name",
+    "name_sw",
     "modality",
     "default_duration_minutes",
     "body_part",

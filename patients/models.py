@@ -142,6 +142,18 @@ class Patient(models.Model):
         return " ".join(p for p in (self.given_name, self.middle_name, self.family_name.upper()) if p)
 
     @property
+    def birth_date_display(self) -> str:
+        """Day/month/year as Tanzanians write it, with only what is known: 14/03/1985,
+        03/1985 or 1985."""
+        if self.birth_date is None:
+            return ""
+        if self.birth_date_precision == BirthDatePrecision.YEAR:
+            return f"{self.birth_date:%Y}"
+        if self.birth_date_precision == BirthDatePrecision.MONTH:
+            return f"{self.birth_date:%m/%Y}"
+        return f"{self.birth_date:%d/%m/%Y}"
+
+    @property
     def dicom_name(self) -> str:
         """PN value: Family^Given^Middle, then =Ideographic when known."""
         alphabetic = person_name(self.family_name, self.given_name, self.middle_name)

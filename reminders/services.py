@@ -14,6 +14,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from mwl_ris.lib.clock import patient_time
 from orders.lifecycle import ExamStatus
 from reminders.models import Reminder, ReminderStatus
 from reminders.senders import Sender, SendFailed, configured_sender
@@ -36,10 +37,10 @@ def reminder_text(appointment: Appointment) -> tuple[str, str]:
             "Please come 15 minutes early."
         ) % {
             "name": patient.given_name or patient.family_name,
-            "exam": procedure.name,
+            "exam": procedure.name_for(language),
             "date": formats.date_format(start, "l j F"),
-            "time": f"{start:%H:%M}",
-            "where": ", ".join(p for p in (appointment.station.name, appointment.station.room) if p),
+            "time": patient_time(start, language),
+            "where": ", ".join(p for p in (appointment.station.name_for(language), appointment.station.room) if p),
         }
     return (f"{text} {preparation}".strip(), language)
 

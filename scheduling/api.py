@@ -52,6 +52,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
         fields = [
             "id",
             "name",
+            "name_sw",
             "room",
             "modality",
             "ae_title",

@@ -42,13 +42,77 @@ FASTING = "Do not eat for 6 hours before the exam. You may drink water."
 FULL_BLADDER = "Drink 1 litre of water one hour before the exam and do not pass urine."
 CONTRAST = "Bring your latest kidney function (creatinine) result. Do not eat for 4 hours before."
 METAL = "Remove all metal objects. Tell the staff if you have a pacemaker, implant or metal fragments."
+DEODORANT = "Do not use deodorant or powder on the day."
+CYCLE = "Book between day 7 and 10 of your cycle."
 NONE = ""
 # The same instructions in Swahili, for the slips of Swahili-speaking patients.
 PREPARATION_SW = {
     FASTING: "Usile chochote kwa saa 6 kabla ya kipimo. Unaweza kunywa maji.",
     FULL_BLADDER: "Kunywa lita 1 ya maji saa moja kabla ya kipimo na usikojoe.",
-    CONTRAST: "Leta majibu yako ya karibuni ya kipimo cha figo (creatinine). Usile kwa saa 4 kabla.",
-    METAL: "Ondoa vitu vyote vya chuma. Waambie wahudumu kama una pacemaker, kipandikizi au vipande vya chuma.",
+    CONTRAST: "Leta majibu yako ya hivi karibuni ya kipimo cha figo (creatinine). "
+    "Usile chochote kwa saa 4 kabla ya kipimo.",
+    METAL: "Ondoa vitu vyote vya chuma. Mwambie mhudumu wa afya kama una kifaa cha kusaidia moyo (pacemaker), "
+    "kifaa chochote kilichowekwa mwilini (k.m. chuma cha kuunga mfupa) au vipande vya chuma mwilini.",
+    DEODORANT: "Usitumie dawa ya kwapa (deodorant) wala poda siku ya kipimo.",
+    CYCLE: "Kipimo kifanyike kati ya siku ya 7 na ya 10 tangu siku ya kwanza ya hedhi yako.",
+}
+
+# Rooms that take several patients at once: two ultrasound machines in the maternity room.
+STATION_CAPACITY = {"MNH_US2": 2}
+
+# Swahili names for the slips and SMS of Swahili-speaking patients (staff keep CT, MRI, X-ray).
+STATION_NAMES_SW = {
+    "MNH_CT1": "Mashine ya CT",
+    "MNH_MR1": "Mashine ya MRI 1.5T",
+    "MNH_DX1": "Chumba cha X-ray 1 (Dharura)",
+    "MNH_DX2": "Chumba cha X-ray 2",
+    "MNH_US1": "Ultrasound 1",
+    "MNH_US2": "Ultrasound 2 (Wodi ya wazazi)",
+    "MNH_MG1": "Mammografia",
+    "MNH_RF1": "Fluoroskopia",
+}
+PROCEDURE_NAMES_SW = {
+    "CTHEAD": "CT ya kichwa bila dawa ya kulinganisha",
+    "CTHEADC": "CT ya kichwa kwa dawa ya kulinganisha",
+    "CTCHEST": "CT ya kifua",
+    "CTCAP": "CT ya kifua, tumbo na nyonga kwa dawa ya kulinganisha",
+    "CTABD": "CT ya tumbo na nyonga kwa dawa ya kulinganisha",
+    "CTPA": "CT ya mishipa ya damu ya mapafu",
+    "CTKUB": "CT ya figo, mirija na kibofu (mawe)",
+    "CTCSPINE": "CT ya uti wa mgongo wa shingo",
+    "CTLSPINE": "CT ya uti wa mgongo wa kiuno",
+    "CTSINUS": "CT ya mifuko ya hewa ya pua (sinasi)",
+    "MRBRAIN": "MRI ya ubongo",
+    "MRBRAINC": "MRI ya ubongo kwa dawa ya kulinganisha",
+    "MRCSPINE": "MRI ya uti wa mgongo wa shingo",
+    "MRLSPINE": "MRI ya uti wa mgongo wa kiuno",
+    "MRKNEE": "MRI ya goti",
+    "MRSHLDR": "MRI ya bega",
+    "MRPELVIS": "MRI ya nyonga",
+    "XRCHESTPA": "X-ray ya kifua (mbele)",
+    "XRCHEST2V": "X-ray ya kifua (mbele na ubavuni)",
+    "XRABD": "X-ray ya tumbo",
+    "XRKNEE": "X-ray ya goti",
+    "XRHAND": "X-ray ya mkono (kiganja)",
+    "XRFOOT": "X-ray ya mguu (unyayo)",
+    "XRLSPINE": "X-ray ya uti wa mgongo wa kiuno",
+    "XRPELVIS": "X-ray ya nyonga",
+    "XRSKULL": "X-ray ya fuvu la kichwa",
+    "XRSHLDR": "X-ray ya bega",
+    "USABD": "Ultrasound ya tumbo",
+    "USPELVIS": "Ultrasound ya nyonga",
+    "USOB1": "Ultrasound ya mimba, miezi mitatu ya kwanza",
+    "USOB23": "Ultrasound ya mimba, miezi ya kati na ya mwisho",
+    "USBREAST": "Ultrasound ya matiti",
+    "USTHYROID": "Ultrasound ya tezi ya shingo",
+    "USKIDNEY": "Ultrasound ya figo na kibofu",
+    "USDVT": "Ultrasound (Doppler) ya mishipa ya damu ya miguu",
+    "MGSCREEN": "Mammogramu ya uchunguzi",
+    "MGDIAG": "Mammogramu ya kuchunguza tatizo",
+    "RFBASWAL": "Kipimo cha koo kwa bariamu (kumeza)",
+    "RFBAMEAL": "Kipimo cha tumbo kwa bariamu",
+    "RFHSG": "Kipimo cha mirija ya uzazi (HSG)",
+    "RFMCUG": "Kipimo cha kibofu na njia ya mkojo (MCUG)",
 }
 
 
@@ -94,11 +158,11 @@ PROCEDURES = [
     ("USTHYROID", "Ultrasound Thyroid", "US", 15, "NECK", "", NONE),
     ("USKIDNEY", "Ultrasound Kidneys and Bladder", "US", 20, "KIDNEY", "", FULL_BLADDER),
     ("USDVT", "Doppler Ultrasound Leg Veins", "US", 30, "LEG", "", NONE),
-    ("MGSCREEN", "Screening Mammogram", "MG", 20, "BREAST", "MG-SCR", "Do not use deodorant or powder on the day."),
-    ("MGDIAG", "Diagnostic Mammogram", "MG", 30, "BREAST", "MG-DIAG", "Do not use deodorant or powder on the day."),
+    ("MGSCREEN", "Screening Mammogram", "MG", 20, "BREAST", "MG-SCR", DEODORANT),
+    ("MGDIAG", "Diagnostic Mammogram", "MG", 30, "BREAST", "MG-DIAG", DEODORANT),
     ("RFBASWAL", "Barium Swallow", "RF", 30, "ESOPHAGUS", "RF-BASW", FASTING),
     ("RFBAMEAL", "Barium Meal", "RF", 30, "STOMACH", "RF-BAML", FASTING),
-    ("RFHSG", "Hysterosalpingogram (HSG)", "RF", 30, "PELVIS", "RF-HSG", "Book between day 7 and 10 of your cycle."),
+    ("RFHSG", "Hysterosalpingogram (HSG)", "RF", 30, "PELVIS", "RF-HSG", CYCLE),
     ("RFMCUG", "Micturating Cystourethrogram", "RF", 45, "BLADDER", "RF-MCUG", NONE),
 ]
 

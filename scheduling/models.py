@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import validate_ae_title
@@ -16,6 +17,9 @@ class Station(models.Model):
     """A room with one modality, known to the worklist by its AE title."""
 
     name = models.CharField(_("name"), max_length=64)
+    name_sw = models.CharField(
+        _("name (Swahili)"), max_length=64, blank=True, help_text=_("On Swahili pages and slips.")
+    )
     room = models.CharField(_("room"), max_length=64, blank=True)
     modality = models.CharField(_("modality"), max_length=2, choices=Modality.choices)
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[validate_ae_title])
@@ -49,7 +53,11 @@ class Station(models.Model):
     def display_name(self) -> str:
         """The station as people in the department name it: the room's name, and
         where it has one the room number ("Ultrasound 1 · Room 12")."""
-        return f"{self.name} · {self.room}" if self.room else self.name
+        name = self.name_for(translation.get_language() or "")
+        return f"{name} · {self.room}" if self.room else name
+
+    def name_for(self, language: str) -> str:
+        return self.name_sw if language.startswith("sw") and self.name_sw else self.name
 
 
 class Weekday(models.IntegerChoices):

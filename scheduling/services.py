@@ -45,7 +45,7 @@ PATIENT_OVERLAP_CONSTRAINT = "appointment_patient_no_overlap"
 COMPATIBLE_MODALITIES: dict[str, set[str]] = {Modality.CR: {Modality.DX}, Modality.DX: {Modality.CR}}
 
 STATION_FIELDS = frozenset(
-    {"name", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile", "capacity"}
+    {"name", "name_sw", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile", "capacity"}
 )
 
 

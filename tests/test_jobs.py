@@ -110,6 +110,7 @@ def test_the_day_before_reminder_goes_once_in_the_patients_language(
     assert "Kumbusho" in text
     assert "kesho" in text
     assert "Jumatano 2 Disemba" in text
+    assert "saa 4:00 asubuhi (10:00)" in text  # the Swahili clock, and the 24-hour time
     assert Reminder.objects.get().status == ReminderStatus.SENT
 
 

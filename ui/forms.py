@@ -150,3 +150,19 @@ class ClosureForm(forms.Form):
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
             self.add_error("ends_at", _("The closure must end after it starts."))
         return data
+
+
+class FacilityForm(forms.Form):
+    name = forms.CharField(label=_("Name of the facility"), max_length=120)
+    department = forms.CharField(label=_("Department"), max_length=120, required=False)
+    department_sw = forms.CharField(label=_("Department (Swahili)"), max_length=120, required=False)
+    address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    logo = forms.FileField(
+        label=_("Logo"),
+        required=False,
+        help_text=_("PNG or JPEG, at most 512 KB. Printed at the top of every slip."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg"}),
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ui.views import audit, booking, dashboard, daylist, home, mpps, orders, patients, stations
+from ui.views import audit, booking, dashboard, daylist, facility, home, mpps, orders, patients, stations
 
 app_name = "ui"
 
@@ -27,6 +27,7 @@ urlpatterns = [
     path("appointments/<int:pk>/slip/", booking.appointment_slip, name="appointment-slip"),
     path("daylist/", daylist.daylist, name="daylist"),
     path("daylist/rows/", daylist.daylist_rows, name="daylist-rows"),
+    path("daylist/arrive/", daylist.daylist_arrive, name="daylist-arrive"),
     path("stations/", stations.stations, name="stations"),
     path("stations/<int:pk>/", stations.station_detail, name="station-detail"),
     path("stations/<int:pk>/worklist/", daylist.station_worklist, name="station-worklist"),
@@ -35,4 +36,6 @@ urlpatterns = [
     path("mpps/<int:pk>/link/", mpps.mpps_link_view, name="mpps-link"),
     path("audit/", audit.audit_search, name="audit"),
     path("audit/export/", audit.audit_export, name="audit-export"),
+    path("settings/facility/", facility.facility_settings, name="facility-settings"),
+    path("facility/logo", facility.facility_logo, name="facility-logo"),
 ]

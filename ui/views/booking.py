@@ -10,15 +10,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone, translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action
+from facility.services import facility_get
+from mwl_ris.lib.clock import patient_time
 from mwl_ris.lib.errors import ApplicationError
 from orders.lifecycle import ExamStatus
 from orders.models import Modality, Order
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import next_available_slots, station_list
 from scheduling.services import COMPATIBLE_MODALITIES, appointment_book, appointment_cancel, appointment_reschedule
+from ui.barcode import code128_svg
 from ui.calendar import day_grid, week_days, week_grid
 from ui.forms import BookForm, CancelForm, add_service_error
 from ui.permissions import requires
@@ -154,7 +158,13 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     active = appointment.status == AppointmentStatus.ACTIVE
     changeable = active and appointment.order.status in (ExamStatus.SCHEDULED, ExamStatus.ARRIVED)
-    context = {"appointment": appointment, "changeable": changeable, "cancel_form": CancelForm()}
+    context = {
+        "appointment": appointment,
+        "changeable": changeable,
+        "cancel_form": CancelForm(),
+        "active": active,
+        "current": None if active else current_booking(appointment),
+    }
     return render(request, "ui/booking/appointment.html", context)
 
 
@@ -202,23 +212,50 @@ def appointment_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("The exam was cancelled and its slot freed."))
             return redirect("ui:patient-detail", pk=appointment.order.patient_id)
-    context = {"appointment": appointment, "changeable": True, "cancel_form": form}
+    context = {"appointment": appointment, "changeable": True, "cancel_form": form, "active": True}
     return render(request, "ui/booking/appointment.html", context, status=400 if form.errors else 200)
+
+
+def current_booking(appointment: Appointment) -> Appointment | None:
+    """Where a moved appointment went: the end of its chain of reschedules, if still active."""
+    seen = {appointment.pk}
+    current = appointment
+    while current.replaced_by_id is not None and current.replaced_by_id not in seen:
+        seen.add(current.replaced_by_id)
+        current = Appointment.objects.select_related("station").get(pk=current.replaced_by_id)
+    return current if current.status == AppointmentStatus.ACTIVE and current.pk != appointment.pk else None
 
 
 @requires(Action.READ)
 def appointment_slip(request: HttpRequest, pk: int) -> HttpResponse:
-    """The printable slip, in the patient's language whatever the user's."""
+    """The printable slip, in the patient's language whatever the user's. Only an
+    active appointment has one: a cancelled or moved one answers 410 with a page
+    that says plainly it is void and links to the current booking, if any."""
     appointment = get_object_or_404(
         Appointment.objects.select_related("order__patient", "order__procedure", "station"), pk=pk
     )
+    if appointment.status != AppointmentStatus.ACTIVE:
+        context = {"appointment": appointment, "current": current_booking(appointment)}
+        return render(request, "ui/booking/slip_void.html", context, status=410)
     procedure = appointment.order.procedure
     language = appointment.order.patient.language or "sw"
     preparation = procedure.preparation_sw if language == "sw" and procedure.preparation_sw else procedure.preparation
+    start = timezone.localtime(appointment.starts_at)
+    facility = facility_get()
     with translation.override(language):
         response = render(
             request,
             "ui/booking/slip.html",
-            {"appointment": appointment, "preparation": preparation, "slip_language": language},
+            {
+                "appointment": appointment,
+                "preparation": preparation,
+                "slip_language": language,
+                "facility": facility,
+                "department": facility.department_for(language),
+                "exam_name": procedure.name_for(language),
+                "station_name": appointment.station.name_for(language),
+                "time_for_patient": patient_time(start, language),
+                "barcode": mark_safe(code128_svg(appointment.order.accession_number)),  # noqa: S308 - generated here
+            },
         )
     return response

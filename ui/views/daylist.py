@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
@@ -155,6 +155,44 @@ def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("ui:daylist")
+    return redirect(back)
+
+
+@requires(Action.EXAM_PROGRESS)
+def daylist_arrive(request: HttpRequest) -> HttpResponse:
+    """The patient hands in the slip: its barcode (a reader types the accession
+    number and Enter) or the number typed by hand marks the exam as arrived."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("ui:daylist")
+    accession = (request.POST.get("accession") or "").strip().upper()[:16]
+    if request.method != "POST" or not accession:
+        messages.error(request, _("Scan the slip's barcode or type its accession number."))
+        return redirect(back)
+    appointment = (
+        Appointment.objects.filter(order__accession_number=accession, status=AppointmentStatus.ACTIVE)
+        .select_related("order__patient", "order__procedure", "station")
+        .first()
+    )
+    if appointment is None:
+        messages.error(request, _("No booked exam has the accession number %(accession)s.") % {"accession": accession})
+        return redirect(back)
+    order, start = appointment.order, timezone.localtime(appointment.starts_at)
+    facts = {
+        "patient": order.patient.display_name,
+        "exam": order.procedure.display_name,
+        "station": appointment.station.display_name,
+        "when": formats.date_format(start, "SHORT_DATETIME_FORMAT"),
+    }
+    if start.date() != timezone.localdate():
+        messages.error(request, _("%(patient)s is booked for %(when)s, not today (%(exam)s).") % facts)
+        return redirect(back)
+    try:
+        exam_transition(order=order, to=ExamStatus.ARRIVED, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, f"{facts['patient']}: {exc.message}")
+    else:
+        messages.success(request, _("%(patient)s has arrived for %(exam)s at %(when)s, %(station)s.") % facts)
     return redirect(back)
 
 

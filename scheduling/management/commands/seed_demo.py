@@ -67,7 +67,15 @@ class Command(BaseCommand):
             station = Station.objects.filter(ae_title=ae).first()
             if station is None:
                 opening = [{"weekday": d, "opens": o, "closes": c} for d, (o, c) in hours.items()]
-                station = station_create(name=name, room=room, modality=modality, ae_title=ae, opening_hours=opening)
+                station = station_create(
+                    name=name,
+                    name_sw=demo.STATION_NAMES_SW.get(ae, ""),
+                    room=room,
+                    modality=modality,
+                    ae_title=ae,
+                    capacity=demo.STATION_CAPACITY.get(ae, 1),
+                    opening_hours=opening,
+                )
             stations.append(station)
         return stations
 
@@ -80,6 +88,7 @@ class Command(BaseCommand):
                     code=code,
                     coding_scheme="RIS",
                     name=name,
+                    name_sw=demo.PROCEDURE_NAMES_SW.get(code, ""),
                     modality=modality,
                     default_duration_minutes=minutes,
                     body_part=body_part,

@@ -1,0 +1,63 @@
+"""Reading and changing the facility's details."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
+
+from audit.services import audit_record
+from facility.models import LOGO_MAX_BYTES, LOGO_TYPES, Facility
+from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
+
+FIELDS = ("name", "department", "department_sw", "address", "phone", "email")
+
+
+def facility_get() -> Facility:
+    """The facility's details (an empty row the first time)."""
+    facility, _created = Facility.objects.get_or_create(pk=1)
+    return facility
+
+
+def _checked_logo(data: bytes) -> str:
+    """The logo's content type, if it really is a PNG or JPEG image of sensible size."""
+    if len(data) > LOGO_MAX_BYTES:
+        raise FieldErrors({"logo": [_("The logo may be at most %(kb)d KB.") % {"kb": LOGO_MAX_BYTES // 1024}]})
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format or ""
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FieldErrors({"logo": [_("The logo must be a PNG or JPEG image.")]}) from exc
+    if kind not in LOGO_TYPES:
+        raise FieldErrors({"logo": [_("The logo must be a PNG or JPEG image.")]})
+    return LOGO_TYPES[kind]
+
+
+@transaction.atomic
+def facility_update(*, logo: bytes | None = None, remove_logo: bool = False, **fields: Any) -> Facility:
+    facility = Facility.objects.select_for_update().get(pk=facility_get().pk)
+    before = {name: getattr(facility, name) for name in FIELDS}
+    for name in FIELDS:
+        if name in fields:
+            setattr(facility, name, (fields[name] or "").strip())
+    if logo is not None:
+        facility.logo_content_type = _checked_logo(logo)
+        facility.logo = logo
+    elif remove_logo:
+        facility.logo, facility.logo_content_type = None, ""
+    full_clean_or_raise(facility)
+    facility.save()
+    after = {name: getattr(facility, name) for name in FIELDS}
+    audit_record(
+        "update",
+        object_type="facility.Facility",
+        object_id=facility.pk,
+        summary="Facility details changed",
+        before=before,
+        after={**after, "logo": "new" if logo is not None else ("removed" if remove_logo else "unchanged")},
+    )
+    return facility
