@@ -326,6 +326,8 @@ AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 # A scheduled exam never started this many hours after its start leaves the worklist (no-show).
 # An exam can be marked no-show from its start plus this many minutes (not before: a mis-tap frees the slot).
 NO_SHOW_GRACE_MINUTES = env_int("NO_SHOW_GRACE_MINUTES", 15, minimum=0)
+# A mistaken "arrived", "start" or "no-show" can be undone by the same user this many minutes (admins: any time).
+EXAM_UNDO_MINUTES = env_int("EXAM_UNDO_MINUTES", 10, minimum=0)
 WORKLIST_EXPIRY_GRACE_HOURS = env_int("WORKLIST_EXPIRY_GRACE_HOURS", 12, minimum=1)
 # Completed and discontinued exams stay on the (not served) worklist projection this long.
 WORKLIST_DONE_RETENTION_HOURS = env_int("WORKLIST_DONE_RETENTION_HOURS", 48, minimum=1)

@@ -43,6 +43,14 @@ TRANSITIONS: dict[ExamStatus, frozenset[ExamStatus]] = {
     S.DISCONTINUED: frozenset(),
 }
 
+# A mistaken step can be undone, back to the status it came from (a mis-tapped
+# "arrived", "start" or "no-show"). Completing, discontinuing and cancelling are final.
+UNDOABLE: dict[ExamStatus, frozenset[ExamStatus]] = {
+    S.ARRIVED: frozenset({S.SCHEDULED}),
+    S.IN_PROGRESS: frozenset({S.SCHEDULED, S.ARRIVED}),
+    S.NO_SHOW: frozenset({S.SCHEDULED, S.ARRIVED}),
+}
+
 # Statuses in which the exam holds its appointment slot and is on the worklist projection.
 SLOT_HOLDING = frozenset({S.SCHEDULED, S.ARRIVED, S.IN_PROGRESS, S.COMPLETED, S.DISCONTINUED})
 # Statuses that end the exam for good.

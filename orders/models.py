@@ -117,6 +117,12 @@ class Order(models.Model):
     reason = models.TextField(_("reason / clinical indication"), blank=True)
     status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
+    # The last step, so that a mis-tap can be undone (scheduling.services.exam_step_undo).
+    status_previous = models.CharField(_("status before the last change"), max_length=12, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # When the exam reached these steps (the dashboard's waiting time: arrived → started).
     arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)

@@ -59,6 +59,11 @@ class Station(models.Model):
     def name_for(self, language: str) -> str:
         return self.name_sw if language.startswith("sw") and self.name_sw else self.name
 
+    @property
+    def name_for_page(self) -> str:
+        """The name alone, in the language of the page being shown."""
+        return self.name_for(translation.get_language() or "")
+
 
 class Weekday(models.IntegerChoices):
     MONDAY = 0, _("Monday")

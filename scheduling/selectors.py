@@ -82,6 +82,18 @@ def station_opening_intervals(*, station: Station, day: dt.date) -> list[tuple[d
     return _opening_intervals(station, day, hours)
 
 
+def _opening_with_overnight(*, station: Station, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The day's opening intervals, where one runs to midnight joined with the
+    next day's interval that starts then: an exam at 23:45 on a station open
+    around the clock (or overnight) may end after midnight."""
+    intervals = station_opening_intervals(station=station, day=day)
+    if intervals and intervals[-1][1].time() == MIDNIGHT and intervals[-1][1].date() > day:
+        following = station_opening_intervals(station=station, day=day + dt.timedelta(days=1))
+        if following and following[0][0] == intervals[-1][1]:
+            intervals = [*intervals[:-1], (intervals[-1][0], following[0][1])]
+    return intervals
+
+
 def booking_rule_violations(
     *, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime | None = None
 ) -> list[str]:
@@ -95,7 +107,10 @@ def booking_rule_violations(
         reasons.append(_("%(station)s is not in use (inactive).") % {"station": station.display_name})
     local_start = timezone.localtime(starts_at)
     intervals = station_opening_intervals(station=station, day=local_start.date())
-    if not any(opens <= starts_at and ends_at <= closes for opens, closes in intervals):
+    if not any(
+        opens <= starts_at and ends_at <= closes
+        for opens, closes in _opening_with_overnight(station=station, day=local_start.date())
+    ):
         shown = ", ".join(f"{timezone.localtime(o):%H:%M}-{timezone.localtime(c):%H:%M}" for o, c in intervals) or _(
             "closed all day"
         )
@@ -128,9 +143,10 @@ def station_free_slots(
     """Free slots of ``duration`` on a local date, on a ``step`` grid, inside
     opening hours, outside closures and active appointments: "next available"."""
     not_before = not_before or timezone.now()
-    intervals = station_opening_intervals(station=station, day=day)
+    intervals = _opening_with_overnight(station=station, day=day)
     if not intervals:
         return []
+    day_end = dt.datetime.combine(day + dt.timedelta(days=1), MIDNIGHT, tzinfo=timezone.get_current_timezone())
     window_start, window_end = intervals[0][0], intervals[-1][1]
     # What each of the station's places (lanes) holds, and the closures, which hold them all.
     lanes: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {lane: [] for lane in range(1, station.capacity + 1)}
@@ -153,7 +169,7 @@ def station_free_slots(
     slots: list[tuple[dt.datetime, dt.datetime]] = []
     for opens, closes in intervals:
         candidate = opens
-        while candidate + duration <= closes and len(slots) < limit:
+        while candidate + duration <= closes and candidate < day_end and len(slots) < limit:
             end = candidate + duration
             if candidate >= not_before and free(candidate, end):
                 slots.append((candidate, end))

@@ -24,7 +24,7 @@ from audit.signals import patient_id_of
 from hl7_interface.outbound import outbound_status_queue
 from mwl_ris.lib.errors import ApplicationError, Conflict, PermissionRefused
 from mwl_ris.lib.validation import full_clean_or_raise
-from orders.lifecycle import ExamStatus, check_transition
+from orders.lifecycle import UNDOABLE, ExamStatus, check_transition
 from orders.models import Modality, Order
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
@@ -167,10 +167,19 @@ STEP_TIMESTAMP = {
 }
 
 
-def _set_order_status(order: Order, target: str, reason: str = "", at: dt.datetime | None = None) -> None:
+def _set_order_status(
+    order: Order, target: str, reason: str = "", at: dt.datetime | None = None, actor: Any = None
+) -> None:
     """Conditional update: only from the status we checked the transition from."""
     now = timezone.now()
-    fields: dict[str, Any] = {"status": target, "status_reason": reason[:200], "updated_at": now}
+    fields: dict[str, Any] = {
+        "status": target,
+        "status_reason": reason[:200],
+        "updated_at": now,
+        "status_previous": order.status,
+        "status_changed_at": now,
+        "status_changed_by_id": getattr(actor, "pk", None),
+    }
     stamp = STEP_TIMESTAMP.get(ExamStatus(target))
     if stamp:
         fields[stamp] = at or now
@@ -189,7 +198,7 @@ def _set_order_status(order: Order, target: str, reason: str = "", at: dt.dateti
         patient_id=patient_id_of(order),
         summary=f"{order.accession_number}: {previous} -> {target}" + (f" ({reason[:100]})" if reason else ""),
         before={"status": previous},
-        after={k: v for k, v in fields.items() if k != "updated_at"},
+        after={k: v for k, v in fields.items() if k not in ("updated_at", "status_changed_at")},
     )
     # The order placer hears of it (HL7 outbox, delivered by Celery after commit).
     outbound_status_queue(order=order, status=target)
@@ -344,7 +353,7 @@ def appointment_book(
             override_reason=override_reason,
             actor=actor,
         )
-        _set_order_status(locked, ExamStatus.SCHEDULED)
+        _set_order_status(locked, ExamStatus.SCHEDULED, actor=actor)
         worklist_item_sync(order=locked)
         return appointment
 
@@ -402,7 +411,7 @@ def appointment_reschedule(
         )
         _appointment_set(old, replaced_by_id=new.pk)
         if order.status != ExamStatus.SCHEDULED:
-            _set_order_status(order, ExamStatus.SCHEDULED, reason)
+            _set_order_status(order, ExamStatus.SCHEDULED, reason, actor=actor)
         worklist_item_sync(order=order)
         return new
 
@@ -430,7 +439,7 @@ def exam_transition(
     if target in freed:
         for held in Appointment.objects.filter(order=locked, status=AppointmentStatus.ACTIVE):
             _appointment_set(held, status=freed[target], cancel_reason=reason[:200])
-    _set_order_status(locked, target, reason, at=at)
+    _set_order_status(locked, target, reason, at=at, actor=actor)
     worklist_item_sync(order=locked)
     order.status, order.status_reason = locked.status, locked.status_reason
     return locked
@@ -452,6 +461,98 @@ def _check_no_show_time(order: Order) -> None:
             },
             code="no_show_too_early",
         )
+
+
+def undo_allowed(order: Order, actor: Any, now: dt.datetime | None = None) -> bool:
+    """May ``actor`` undo the exam's last step? The one who made it, within
+    EXAM_UNDO_MINUTES; an admin at any time (audited either way)."""
+    if ExamStatus(order.status) not in UNDOABLE or order.status_previous not in UNDOABLE[ExamStatus(order.status)]:
+        return False
+    if actor is None:
+        return False
+    if user_can(actor, Action.OVERRIDE_HOURS):
+        return True
+    if order.status_changed_by_id is None or order.status_changed_by_id != getattr(actor, "pk", None):
+        return False
+    window = dt.timedelta(minutes=settings.EXAM_UNDO_MINUTES)
+    return order.status_changed_at is not None and (now or timezone.now()) - order.status_changed_at <= window
+
+
+@transaction.atomic
+def exam_step_undo(*, order: Order, actor: Any) -> Order:
+    """Take back a mistaken "arrived", "start" or "no-show": the exam returns to
+    the status it came from. An undone no-show takes its slot back if the slot
+    is still free (in whichever of the room's places is free); if not, the exam
+    must be booked again."""
+    locked = Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
+    if not undo_allowed(locked, actor):
+        current = ExamStatus(locked.status)
+        if current in UNDOABLE and locked.status_previous in UNDOABLE[current]:
+            raise PermissionRefused(
+                _("Only the person who made this step can undo it, within %(minutes)d minutes; after that an admin.")
+                % {"minutes": settings.EXAM_UNDO_MINUTES},
+                code="undo_not_allowed",
+            )
+        raise Conflict(_("There is no step to undo for this exam."), code="nothing_to_undo")
+    target = ExamStatus(locked.status_previous)
+    undone = locked.status
+    if undone == ExamStatus.NO_SHOW:
+        _slot_take_back(locked)
+    clear = {ExamStatus.ARRIVED: "arrived_at", ExamStatus.IN_PROGRESS: "started_at"}
+    fields: dict[str, Any] = {
+        "status": target,
+        "status_reason": "",
+        "status_previous": "",  # no redo: one step back only
+        "status_changed_at": timezone.now(),
+        "status_changed_by_id": getattr(actor, "pk", None),
+        "updated_at": timezone.now(),
+    }
+    if ExamStatus(undone) in clear:
+        fields[clear[ExamStatus(undone)]] = None
+    if target == ExamStatus.SCHEDULED:
+        fields["arrived_at"] = None
+    Order.objects.filter(pk=locked.pk, status=undone).update(**fields)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    audit_record(
+        "status",
+        object_type="orders.Order",
+        object_id=locked.pk,
+        patient_id=patient_id_of(locked),
+        summary=f"{locked.accession_number}: undo {undone} -> {target}",
+        before={"status": undone},
+        after={"status": target, "undo": True},
+    )
+    outbound_status_queue(order=locked, status=target)
+    worklist_item_sync(order=locked)
+    return locked
+
+
+def _slot_take_back(order: Order) -> None:
+    """Make the appointment freed by a no-show active again, if its time is still free."""
+    held = (
+        Appointment.objects.filter(order=order, status=AppointmentStatus.NO_SHOW)
+        .select_related("station")
+        .order_by("-updated_at")
+        .first()
+    )
+    if held is None:
+        raise Conflict(_("The appointment of this exam is gone; book it again."), code="slot_gone")
+    _lock_station(held.station)
+    _lock_patient(order.patient_id)
+    lane = free_lane(station=held.station, starts_at=held.starts_at, ends_at=held.ends_at)
+    if lane is None:
+        raise SlotTaken(_("Its slot was given to someone else meanwhile; book the exam again."), code="slot_taken")
+    clash = patient_clashes(
+        patient_id=order.patient_id, starts_at=held.starts_at, ends_at=held.ends_at, exclude_order_id=order.pk
+    ).first()
+    if clash is not None and not held.patient_overlap_allowed:
+        raise _patient_busy(clash)
+    try:
+        with transaction.atomic():
+            _appointment_set(held, status=AppointmentStatus.ACTIVE, lane=lane, cancel_reason="")
+    except IntegrityError as exc:
+        raise SlotTaken(_("Its slot was given to someone else meanwhile; book the exam again.")) from exc
 
 
 def appointment_cancel(*, appointment: Appointment, reason: str, actor: Any = None) -> Order:

@@ -19,7 +19,7 @@ from scheduling.models import Appointment, AppointmentStatus, Closure, Station
 from scheduling.selectors import station_free_slots, station_opening_intervals
 
 STEP = dt.timedelta(minutes=15)
-# A station open around the clock is shown over the working day unless it has bookings outside it.
+# The window shown when no station of the view is open at all that day.
 DEFAULT_DAY = (dt.time(7), dt.time(20))
 
 
@@ -34,13 +34,27 @@ class Cell:
     station: Station | None = None
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of the day grid: a station, or one of its places (lanes) when
+    the room takes several patients at once."""
+
+    station: Station
+    lane: int
+
+
 @dataclass
 class DayGrid:
     day: dt.date
     stations: list[Station]
+    columns: list[Column]
     times: list[dt.datetime]
-    # rows[i][j]: the cell of station j at times[i], or None where a cell above spans it
+    # rows[i][j]: the cell of column j at times[i], or None where a cell above spans it
     rows: list[list[Cell | None]]
+
+    @property
+    def has_lanes(self) -> bool:
+        return any(s.capacity > 1 for s in self.stations)
 
     @property
     def table(self) -> list[tuple[dt.datetime, list[Cell | None]]]:
@@ -74,26 +88,35 @@ def day_grid(*, stations: list[Station], day: dt.date, duration: dt.timedelta | 
     )
     closures = list(Closure.objects.filter(station__in=stations, starts_at__lt=next_midnight, ends_at__gt=midnight))
 
-    # The visible window: from the earliest opening to the latest closing, widened to bookings.
-    first, last = _local(day, DEFAULT_DAY[0]), _local(day, DEFAULT_DAY[1])
-    bounded = [iv for s in stations for iv in opening[s.pk] if iv[1] - iv[0] < dt.timedelta(days=1)]
-    if bounded and len(bounded) == sum(len(opening[s.pk]) for s in stations):
-        first, last = min(o for o, _ in bounded), max(c for _, c in bounded)
+    # The visible window: from the earliest opening to the latest closing of the
+    # day (a station open around the clock: the whole day), widened to bookings.
+    intervals = [iv for s in stations for iv in opening[s.pk]]
+    if intervals:
+        first, last = min(o for o, _ in intervals), max(c for _, c in intervals)
+    else:
+        first, last = _local(day, DEFAULT_DAY[0]), _local(day, DEFAULT_DAY[1])
     for appt in appointments:
         first, last = min(first, max(appt.starts_at, midnight)), max(last, min(appt.ends_at, next_midnight))
     first = midnight + STEP * _floor(first, midnight)
     count = max(1, -(-(last - first) // STEP))
     times = [first + STEP * i for i in range(count)]
 
-    free: dict[int, set[dt.datetime]] = {}
+    # When booking: where a slot of the order's length starts, and in which place
+    # of the room the booking service would put it (the lowest free one).
+    bookable: dict[tuple[int, int], set[dt.datetime]] = {}
     if duration is not None:
         for s in stations:
-            slots = station_free_slots(station=s, day=day, duration=duration, step=STEP, limit=200)
-            free[s.pk] = {start for start, _ in slots}
+            mine = [a for a in appointments if a.station_id == s.pk]
+            for start, end in station_free_slots(station=s, day=day, duration=duration, step=STEP, limit=200):
+                busy = {a.lane for a in mine if a.starts_at < end and start < a.ends_at}
+                lane = next((n for n in range(1, s.capacity + 1) if n not in busy), 1)
+                bookable.setdefault((s.pk, lane), set()).add(start)
 
     now = timezone.now()
+    grid_columns = [Column(s, lane) for s in stations for lane in range(1, s.capacity + 1)]
     columns: list[list[Cell | None]] = []
-    for s in stations:
+    for col in grid_columns:
+        s = col.station
         column: list[Cell | None] = []
         for t in times:
             end = t + STEP
@@ -105,12 +128,12 @@ def day_grid(*, stations: list[Station], day: dt.date, duration: dt.timedelta | 
             elif end <= now:
                 cell = Cell("past", start=t, station=s)
             else:
-                cell = Cell("free", start=t, bookable=t in free.get(s.pk, set()), station=s)
+                cell = Cell("free", start=t, bookable=t in bookable.get((s.pk, col.lane), set()), station=s)
             column.append(cell)
-        # Appointments cover the rows they overlap; touching ones share a block.
+        # Appointments cover every row they overlap; touching ones share a block.
         block: Cell | None = None
         block_end = -1
-        for appt in (a for a in appointments if a.station_id == s.pk):
+        for appt in (a for a in appointments if a.station_id == s.pk and a.lane == col.lane):
             top = max(0, _floor(appt.starts_at, first))
             bottom = min(len(times) - 1, _floor(appt.ends_at - dt.timedelta(microseconds=1), first))
             if block is not None and top <= block_end:
@@ -124,8 +147,8 @@ def day_grid(*, stations: list[Station], day: dt.date, duration: dt.timedelta | 
             for i in range(top + 1, block_end + 1):
                 column[i] = None
         columns.append(column)
-    rows = [[columns[j][i] for j in range(len(stations))] for i in range(len(times))]
-    return DayGrid(day=day, stations=stations, times=times, rows=rows)
+    rows = [[columns[j][i] for j in range(len(grid_columns))] for i in range(len(times))]
+    return DayGrid(day=day, stations=stations, columns=grid_columns, times=times, rows=rows)
 
 
 def _row_of(column: list[Cell | None], cell: Cell) -> int:
@@ -139,6 +162,11 @@ class WeekCell:
     appointments: list[Appointment]
     closures: list[Closure]
     first_free: tuple[dt.datetime, dt.datetime] | None = None
+
+    @property
+    def all_day(self) -> bool:
+        """Open around the clock this day (not "00:00-00:00", which reads as closed)."""
+        return len(self.hours) == 1 and self.hours[0][1] - self.hours[0][0] >= dt.timedelta(days=1)
 
 
 @dataclass

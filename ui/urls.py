@@ -19,6 +19,7 @@ urlpatterns = [
     path("orders/<int:order_pk>/book/", booking.calendar_order, name="calendar-order"),
     path("orders/<int:order_pk>/book/confirm/", booking.book, name="book"),
     path("orders/<int:pk>/transition/", daylist.order_transition, name="order-transition"),
+    path("orders/<int:pk>/undo/", daylist.order_undo, name="order-undo"),
     path("calendar/", booking.calendar_index, name="calendar-index"),
     path("calendar/<str:modality>/", booking.calendar, name="calendar"),
     path("appointments/<int:pk>/", booking.appointment_detail, name="appointment-detail"),

@@ -18,3 +18,35 @@ document.addEventListener("submit", (event) => {
   const carry = event.target.querySelector && event.target.querySelector(".carry-reason");
   if (source && carry) carry.value = source.value;
 });
+// Booking: a chosen slot is confirmed in a dialog naming the patient, the exam, the
+// room and the time before anything is booked. Without JavaScript the slot button
+// books at once (the server checks everything either way).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const dialog = document.getElementById("confirm-booking");
+  if (!dialog || !form.classList || !form.classList.contains("slot-form") || form.dataset.confirmed === "yes") return;
+  event.preventDefault();
+  const button = form.querySelector("button.slot");
+  const fill = (name, text) => { const el = dialog.querySelector(`[data-fill="${name}"]`); if (el) el.textContent = text; };
+  fill("station", button.dataset.stationName || button.dataset.station);
+  fill("when", button.dataset.when || button.dataset.start);
+  const source = document.querySelector(".reason-source");
+  const missing = dialog.querySelector('[data-fill="missing-reason"]');
+  const confirm = dialog.querySelector("[data-confirm]");
+  if (source) {
+    fill("reason", source.value.trim());
+    const empty = source.value.trim() === "";
+    missing.hidden = !empty;
+    confirm.disabled = empty;
+  }
+  dialog.onclose = () => {
+    if (dialog.returnValue === "confirm") {
+      form.dataset.confirmed = "yes";
+      form.requestSubmit();
+    } else if (source && source.value.trim() === "") {
+      source.focus();
+    }
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+});

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
@@ -22,17 +21,6 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 PASSWORD = "x-test-password"  # tests/conftest.py's users
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # ORM calls are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def log_in(browser: Browser, base: str, user: User, language: str | None = None) -> Page:
@@ -84,6 +72,7 @@ def test_book_a_ct_and_take_it_through_the_day_list(
     first = page.locator(".suggestions button.slot").first
     expect(first).to_have_attribute("data-start", "2026-12-01 08:00")
     first.click()
+    page.locator("dialog#confirm-booking").get_by_role("button", name="Book").click()
     expect(page.locator(".messages")).to_contain_text("Booked")
     appointment = Appointment.objects.get(order=order, status=AppointmentStatus.ACTIVE)
     assert (appointment.station, appointment.starts_at) == (ct_station, at(8))
@@ -123,9 +112,12 @@ def test_two_schedulers_booking_the_same_slot_at_once_one_wins(
     for page, order in zip(pages, (first, second), strict=True):
         page.goto(f"{live_server.url}/orders/{order.pk}/book/?date=2026-12-01")
         expect(page.locator('.suggestions button.slot[data-start="2026-12-01 08:00"]')).to_be_visible()
-    # Both press "book 08:00" before either answer comes back.
+    # Both choose 08:00, then both confirm before either answer comes back.
     for page in pages:
-        page.locator('.suggestions button.slot[data-start="2026-12-01 08:00"]').click(no_wait_after=True)
+        page.locator('.suggestions button.slot[data-start="2026-12-01 08:00"]').click()
+        expect(page.locator("dialog#confirm-booking")).to_be_visible()
+    for page in pages:
+        page.locator("dialog#confirm-booking").get_by_role("button", name="Book").click(no_wait_after=True)
     for page in pages:
         page.wait_for_load_state()
         expect(page.locator(".messages, #refusal").first).to_be_visible()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -82,10 +83,12 @@ def _calendar_context(
         context["grid"] = day_grid(stations=stations, day=day, duration=duration)
     if duration is not None:
         context["suggestions"] = next_available_slots(stations=stations, duration=duration, limit=6)
+        # The day and view go with the booking, so a refusal shows the same calendar again.
+        keep = f"?{urlencode({'date': day.isoformat(), 'view': view})}"
         if appointment is not None:
-            context["post_url"] = reverse("ui:appointment-reschedule", args=[appointment.pk])
+            context["post_url"] = reverse("ui:appointment-reschedule", args=[appointment.pk]) + keep
         elif order is not None:
-            context["post_url"] = reverse("ui:book", args=[order.pk])
+            context["post_url"] = reverse("ui:book", args=[order.pk]) + keep
     return context
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -20,7 +20,7 @@ from orders.lifecycle import ExamStatus, allowed_transitions
 from orders.models import Modality, Order
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import no_show_allowed_from, station_day_appointments, station_list
-from scheduling.services import exam_transition
+from scheduling.services import exam_step_undo, exam_transition, undo_allowed
 from ui.forms import TransitionForm
 from ui.permissions import requires
 
@@ -32,13 +32,19 @@ ACTIONS: list[tuple[ExamStatus, Any]] = [
     (ExamStatus.NO_SHOW, _("No-show")),
 ]
 REFRESH_SECONDS = 10
+FINISHED = frozenset({ExamStatus.COMPLETED, ExamStatus.DISCONTINUED, ExamStatus.NO_SHOW, ExamStatus.CANCELLED})
+UNDO_LABELS: dict[str, Any] = {
+    ExamStatus.ARRIVED: _("Undo arrived"),
+    ExamStatus.IN_PROGRESS: _("Undo start"),
+    ExamStatus.NO_SHOW: _("Undo no-show"),
+}
 
 
-def _selection(request: HttpRequest) -> tuple[list[Station], Station | None, str]:
+def _selection(request: HttpRequest, params: QueryDict) -> tuple[list[Station], Station | None, str]:
     """The stations shown: ?station=<pk>, or ?modality=CT, or the last choice (kept in the session)."""
     stations = list(station_list())
-    wanted_station = request.GET.get("station") or ""
-    wanted_modality = request.GET.get("modality") or ""
+    wanted_station = params.get("station") or ""
+    wanted_modality = params.get("modality") or ""
     if not wanted_station and not wanted_modality:
         wanted_station = str(request.session.get("daylist_station", ""))
         wanted_modality = str(request.session.get("daylist_modality", ""))
@@ -66,22 +72,29 @@ def _row(appointment: Appointment, user: Any) -> dict[str, Any]:
         "order": order,
         "actions": [(s.value, label) for s, label in ACTIONS if may and s in allowed],
         "can_discontinue": may and ExamStatus.DISCONTINUED in allowed,
+        "can_undo": may and undo_allowed(order, user),
+        "undo_label": UNDO_LABELS.get(order.status, ""),
         "waiting_minutes": waiting,
     }
 
 
-def _day(request: HttpRequest) -> dt.date:
+def _day(params: QueryDict) -> dt.date:
     try:
-        return dt.date.fromisoformat(request.GET.get("date", ""))
+        return dt.date.fromisoformat(params.get("date", ""))
     except ValueError:
         return timezone.localdate()
 
 
-def _list_context(request: HttpRequest) -> dict[str, Any]:
-    shown, station, modality = _selection(request)
-    day = _day(request)
+def _list_context(request: HttpRequest, params: QueryDict | None = None) -> dict[str, Any]:
+    """The rows of the day list: the exams still to do in time order, then the
+    finished ones (completed, discontinued, not come), so the waiting patients
+    stay at the top of a tablet's screen."""
+    params = request.GET if params is None else params
+    shown, station, modality = _selection(request, params)
+    day = _day(params)
     appointments = list(station_day_appointments(stations=shown, day=day)) if shown else []
     rows = [_row(a, request.user) for a in appointments]
+    rows.sort(key=lambda row: (row["order"].status in FINISHED, row["appointment"].starts_at))
     counts = {status.value: 0 for status in ExamStatus}
     for row in rows:
         counts[row["order"].status] += 1
@@ -95,7 +108,7 @@ def _list_context(request: HttpRequest) -> dict[str, Any]:
         "is_today": day == timezone.localdate(),
         "counts": counts,
         "refresh_seconds": REFRESH_SECONDS,
-        "query": request.GET.urlencode(),
+        "query": params.urlencode(),
     }
 
 
@@ -122,9 +135,7 @@ def daylist_rows(request: HttpRequest) -> HttpResponse:
 
 @requires(Action.EXAM_PROGRESS)
 def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
-    """Arrived / start / complete / no-show / discontinue from the day list.
-    htmx gets the row back (with the refusal in it, if any); a plain form post
-    goes back to the day list."""
+    """Arrived / start / complete / no-show / discontinue from the day list."""
     order = get_object_or_404(Order, pk=pk)
     form = TransitionForm(request.POST)
     error = ""
@@ -139,23 +150,42 @@ def order_transition(request: HttpRequest, pk: int) -> HttpResponse:
                 exam_transition(order=order, to=target, reason=form.cleaned_data["reason"], actor=request.user)
             except ApplicationError as exc:
                 error = exc.message
-    appointment = (
-        Appointment.objects.filter(order=order)
-        .select_related("order__patient", "order__procedure", "station")
-        .order_by("-created_at")
-        .first()
-    )
-    if request.htmx and appointment is not None:  # type: ignore[attr-defined]
-        row = _row(appointment, request.user)
-        row["error"] = error
-        context = {"row": row, "show_station": bool(request.POST.get("show_station"))}
-        return render(request, "ui/daylist/_row.html", context)
+    return _after_action(request, order, error)
+
+
+def _after_action(request: HttpRequest, order: Order, error: str) -> HttpResponse:
+    """htmx gets the whole list back (the row moved, the summary counted again,
+    the refusal in the row); a plain form post goes back to the day list."""
+    if request.htmx:  # type: ignore[attr-defined]
+        context = _list_context(request, QueryDict(request.POST.get("query", "")))
+        for row in context["rows"]:
+            if row["order"].pk == order.pk:
+                row["error"] = error
+        return render(request, "ui/daylist/_rows.html", context)
     if error:
         messages.error(request, error)
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("ui:daylist")
     return redirect(back)
+
+
+@requires(Action.EXAM_PROGRESS)
+def order_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take back a mistaken arrived / start / no-show (same user, soon; or an admin)."""
+    order = get_object_or_404(Order, pk=pk)
+    error = ""
+    if request.method != "POST":
+        error = str(_("Choose an action."))
+    else:
+        try:
+            exam_step_undo(order=order, actor=request.user)
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            if not request.htmx:  # type: ignore[attr-defined]
+                messages.success(request, _("Undone."))
+    return _after_action(request, order, error)
 
 
 @requires(Action.EXAM_PROGRESS)
