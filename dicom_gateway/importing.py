@@ -96,6 +96,7 @@ def _patient(ds: Dataset) -> Patient:
     sex = _text(ds, "PatientSex").upper()
     try:
         return patient_create(
+            via="import",
             patient_id=patient_id,
             issuer=issuer,
             family_name=family,

@@ -96,6 +96,7 @@ def hl7_patient_upsert(*, data: PatientData) -> Patient:
             patient_id=data.patient_id,
             issuer=data.issuer or settings.RIS_DEFAULT_ISSUER,
             identifiers=data.other_ids,
+            via="hl7",  # the HIS registered a patient we do not know: likely duplicates are kept for review
             **fields,
         )
     return patient_update(patient=patient, identifiers=data.other_ids, **fields)

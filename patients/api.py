@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -77,6 +77,15 @@ class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
     identifiers = IdentifierSerializer(many=True, required=False)
 
 
+class PatientCreateSerializer(PatientInputSerializer):
+    allow_duplicate = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Register even though likely duplicates exist (409 possible_duplicate lists them); "
+        "the pairs are kept for an admin to review.",
+    )
+
+
 class MergeInputSerializer(serializers.Serializer[dict[str, Any]]):
     into = serializers.PrimaryKeyRelatedField(
         queryset=Patient.objects.all(), help_text="The surviving patient (its id)."
@@ -119,11 +128,16 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             include_merged = True
         return patient_list(include_merged=include_merged)
 
-    @extend_schema(request=PatientInputSerializer, responses={201: PatientOutputSerializer})
+    @extend_schema(
+        request=PatientCreateSerializer,
+        responses={201: PatientOutputSerializer, 409: OpenApiResponse(description="possible_duplicate: candidates")},
+    )
     def create(self, request: Request) -> Response:
-        data = PatientInputSerializer(data=request.data)
+        data = PatientCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        patient = patient_create(**data.validated_data)
+        fields = dict(data.validated_data)
+        duplicates = "flag" if fields.pop("allow_duplicate") else "refuse"
+        patient = patient_create(duplicates=duplicates, via="api", **fields)
         return Response(PatientOutputSerializer(patient).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=PatientInputSerializer, responses=PatientOutputSerializer)

@@ -224,3 +224,31 @@ class PatientMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_patient_id} -> {self.target_id}"
+
+
+class PossibleDuplicate(models.Model):
+    """A patient registered although a likely duplicate existed: the scheduler
+    confirmed "a new patient" anyway, or the HIS sent one (HL7 ADT) without an ID
+    known here. An admin looks at each pair and merges them or marks them as two
+    people; until then both records stay as they are."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="duplicate_flags")
+    candidate = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    reasons = models.CharField(_("why they look alike"), max_length=200)
+    flagged_via = models.CharField(max_length=32, default="ui")
+    flagged_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=16, blank=True)  # "merged", "different"
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("possible duplicate patient")
+        ordering = ["-flagged_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "candidate"], name="possible_duplicate_pair_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} ~ {self.candidate_id}"

@@ -6,13 +6,25 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
 from orders.accession import counter_next
 from orders.models import Order
-from patients.models import IdentifierKind, Patient, PatientIdentifier, PatientMerge, normalise_phone
+from patients.models import (
+    BirthDatePrecision,
+    IdentifierKind,
+    Patient,
+    PatientIdentifier,
+    PatientMerge,
+    PossibleDuplicate,
+    normalise_phone,
+)
+from patients.selectors import DuplicateCandidate, patient_likely_duplicates
 from patients.signals import patient_merged
 from worklist.services import worklist_items_sync_patient
 
@@ -70,9 +82,56 @@ def _save_identifiers(patient: Patient, identifiers: list[dict[str, str]]) -> No
             identifier.save()
 
 
+class LikelyDuplicate(Conflict):
+    """409: patients who are probably this one are already registered; the
+    caller shows them ("use this patient") or confirms a new registration."""
+
+    code = "possible_duplicate"
+
+
+def _candidate_facts(candidate: DuplicateCandidate) -> dict[str, Any]:
+    p = candidate.patient
+    return {
+        "id": p.pk,
+        "patient_id": p.patient_id,
+        "name": p.display_name,
+        "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+        "birth_date_display": p.birth_date_display,
+        "phone": p.phone,
+        "reasons": list(candidate.reasons),
+    }
+
+
 @transaction.atomic
-def patient_create(*, identifiers: list[dict[str, str]] | None = None, **fields: Any) -> Patient:
+def patient_create(
+    *,
+    identifiers: list[dict[str, str]] | None = None,
+    duplicates: str = "flag",
+    via: str = "system",
+    **fields: Any,
+) -> Patient:
+    """Register a patient. Likely duplicates (patients.selectors.patient_likely_duplicates)
+    are, by ``duplicates``: ``"refuse"`` — raise LikelyDuplicate naming them (the
+    desk and the API, until the user confirms); ``"flag"`` — register and keep each
+    pair for an admin to review (a confirmed registration, HL7, imports);
+    ``"ignore"`` — neither (demo data)."""
     fields = _clean_fields(fields)
+    candidates = []
+    if duplicates != "ignore":
+        candidates = patient_likely_duplicates(
+            family_name=fields.get("family_name", ""),
+            given_name=fields.get("given_name", ""),
+            birth_date=fields.get("birth_date"),
+            birth_date_precision=fields.get("birth_date_precision") or BirthDatePrecision.DAY,
+            phone=fields.get("phone", ""),
+            identifiers=identifiers,
+        )
+    if candidates and duplicates == "refuse":
+        names = "; ".join(f"{c.patient.display_name} ({c.patient.patient_id}: {c.reasons_text})" for c in candidates)
+        raise LikelyDuplicate(
+            _("This patient may already be registered: %(names)s.") % {"names": names},
+            extra={"candidates": [_candidate_facts(c) for c in candidates]},
+        )
     if not fields.get("patient_id"):
         fields["patient_id"] = patient_id_next()
     fields.setdefault("issuer", settings.RIS_DEFAULT_ISSUER)
@@ -85,7 +144,30 @@ def patient_create(*, identifiers: list[dict[str, str]] | None = None, **fields:
     except IntegrityError as exc:  # lost a race for the same patient ID
         raise Conflict(f"Patient ID {patient.patient_id} is already registered.", code="duplicate_patient") from exc
     _save_identifiers(patient, identifiers or [])
+    for candidate in candidates:
+        PossibleDuplicate.objects.get_or_create(
+            patient=patient,
+            candidate=candidate.patient,
+            defaults={"reasons": candidate.reasons_text[:200], "flagged_via": via[:32]},
+        )
     return patient
+
+
+def possible_duplicate_resolve(*, flag: PossibleDuplicate, resolution: str, actor: Any = None) -> None:
+    """An admin looked at a flagged pair: "merged" (done by patient_merge) or "different" people."""
+    PossibleDuplicate.objects.filter(pk=flag.pk).update(
+        resolved_at=timezone.now(),
+        resolution=resolution[:16],
+        resolved_by=actor if getattr(actor, "pk", None) else None,
+    )
+    audit_record(
+        "update",
+        object_type="patients.PossibleDuplicate",
+        object_id=flag.pk,
+        patient_id=flag.patient.patient_id,
+        summary=f"{flag.patient.patient_id} ~ {flag.candidate.patient_id}: {resolution}",
+        after={"resolution": resolution},
+    )
 
 
 @transaction.atomic
@@ -143,6 +225,9 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
     )
     Patient.objects.filter(pk=source.pk).update(merged_into=target)
     source.merged_into = target
+    PossibleDuplicate.objects.filter(
+        Q(patient=source, candidate=target) | Q(patient=target, candidate=source), resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), resolution="merged", resolved_by=actor if getattr(actor, "pk", None) else None)
     patient_merged.send(sender=Patient, source=source, target=target)
     audit_record(
         "merge",

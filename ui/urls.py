@@ -11,6 +11,11 @@ urlpatterns = [
     path("patients/new/", patients.patient_new, name="patient-new"),
     path("patients/<int:pk>/", patients.patient_detail, name="patient-detail"),
     path("patients/<int:pk>/edit/", patients.patient_edit, name="patient-edit"),
+    path("patients/<int:pk>/merge/", patients.patient_merge_view, name="patient-merge"),
+    path("patients/duplicates/", patients.patient_duplicates, name="patient-duplicates"),
+    path(
+        "patients/duplicates/<int:pk>/different/", patients.patient_duplicate_dismiss, name="patient-duplicate-dismiss"
+    ),
     path("patients/<int:patient_pk>/orders/new/", orders.order_new, name="order-new"),
     path("procedures/choices/", orders.procedure_choices, name="procedure-choices"),
     path("orders/queue/", orders.order_queue, name="order-queue"),

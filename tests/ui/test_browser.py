@@ -3,7 +3,6 @@ driven by Playwright against the live server (PostgreSQL in CI)."""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -17,7 +16,6 @@ from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus, Station
 from tests.conftest import at
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 PASSWORD = "x-test-password"  # tests/conftest.py's users
 
 pytestmark = pytest.mark.django_db(transaction=True)

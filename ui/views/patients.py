@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from accounts.roles import Action
+from accounts.roles import Action, user_can
 from mwl_ris.lib.errors import ApplicationError
-from patients.models import IdentifierKind, Patient, normalise_phone, phone_is_valid
-from patients.selectors import patient_list
-from patients.services import patient_create, patient_update
+from patients.models import IdentifierKind, Patient, PossibleDuplicate, normalise_phone, phone_is_valid
+from patients.selectors import patient_list, possible_duplicates_open
+from patients.services import (
+    LikelyDuplicate,
+    patient_create,
+    patient_merge,
+    patient_update,
+    possible_duplicate_resolve,
+)
 from scheduling.models import AppointmentStatus
 from ui.forms import PatientEditForm, PatientForm, PatientSearchForm, add_service_error
 from ui.permissions import requires
@@ -46,9 +55,13 @@ def _initial_from_search(q: str) -> dict[str, str]:
 @requires(Action.MANAGE_PATIENTS)
 def patient_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None, initial=_initial_from_search(request.GET.get("q", "")))
+    candidates: list[dict[str, Any]] = []
+    confirmed = request.POST.get("confirm_new") == "1"
     if request.method == "POST" and form.is_valid():
         try:
-            patient = patient_create(**form.service_fields())
+            patient = patient_create(duplicates="flag" if confirmed else "refuse", via="ui", **form.service_fields())
+        except LikelyDuplicate as exc:
+            candidates = exc.extra["candidates"]
         except ApplicationError as exc:
             add_service_error(form, exc)
         else:
@@ -58,8 +71,8 @@ def patient_new(request: HttpRequest) -> HttpResponse:
                 % {"name": patient.display_name, "id": patient.patient_id},
             )
             return redirect("ui:patient-detail", pk=patient.pk)
-    status = 400 if form.errors else 200
-    return render(request, "ui/patients/new.html", {"form": form}, status=status)
+    status = 400 if form.errors else (409 if candidates else 200)
+    return render(request, "ui/patients/new.html", {"form": form, "candidates": candidates}, status=status)
 
 
 @requires(Action.MANAGE_PATIENTS)
@@ -92,4 +105,50 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     for order in orders:
         active = next((a for a in order.appointments.all() if a.status == AppointmentStatus.ACTIVE), None)
         rows.append((order, active))
-    return render(request, "ui/patients/detail.html", {"patient": patient, "rows": rows})
+    flags = [
+        f
+        for f in possible_duplicates_open().filter(Q(patient=patient) | Q(candidate=patient))
+        if user_can(request.user, Action.MERGE_PATIENTS)
+    ]
+    return render(request, "ui/patients/detail.html", {"patient": patient, "rows": rows, "flags": flags})
+
+
+@requires(Action.MERGE_PATIENTS)
+def patient_duplicates(request: HttpRequest) -> HttpResponse:
+    """Pairs registered although they looked alike (a confirmed registration, the
+    HIS): the admin merges them or marks them as two people."""
+    flags = list(possible_duplicates_open()[:200])
+    return render(request, "ui/patients/duplicates.html", {"flags": flags})
+
+
+@requires(Action.MERGE_PATIENTS)
+def patient_merge_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Merge this record (the duplicate) into another (the survivor, by Patient ID)."""
+    source = get_object_or_404(Patient, pk=pk, merged_into__isnull=True)
+    if request.method != "POST":
+        return redirect("ui:patient-detail", pk=source.pk)
+    wanted = (request.POST.get("into") or "").strip()
+    target = Patient.objects.filter(patient_id__iexact=wanted, merged_into__isnull=True).first()
+    if target is None:
+        messages.error(request, _("No patient has the Patient ID %(id)s.") % {"id": wanted or "—"})
+        return redirect("ui:patient-detail", pk=source.pk)
+    try:
+        merge = patient_merge(source=source, target=target, actor=request.user, via="ui")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("ui:patient-detail", pk=source.pk)
+    messages.success(
+        request,
+        _("%(source)s was merged into %(target)s (%(orders)d orders moved).")
+        % {"source": source.patient_id, "target": target.patient_id, "orders": merge.orders_moved},
+    )
+    return redirect("ui:patient-detail", pk=target.pk)
+
+
+@requires(Action.MERGE_PATIENTS)
+def patient_duplicate_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    flag = get_object_or_404(PossibleDuplicate.objects.select_related("patient", "candidate"), pk=pk)
+    if request.method == "POST":
+        possible_duplicate_resolve(flag=flag, resolution="different", actor=request.user)
+        messages.success(request, _("Kept as two different people."))
+    return redirect("ui:patient-duplicates")

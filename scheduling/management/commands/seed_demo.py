@@ -129,6 +129,7 @@ class Command(BaseCommand):
                 birth, precision = birth.replace(month=1, day=1), BirthDatePrecision.YEAR
             patients.append(
                 patient_create(
+                    duplicates="ignore",
                     patient_id=pid,
                     issuer=ISSUER,
                     family_name=family,
