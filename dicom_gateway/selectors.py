@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydicom.dataset import Dataset
 
 from dicom_gateway.encoding import ProfileSettings, format_person_name
@@ -24,7 +26,23 @@ from worklist.models import SERVED_STATUSES, WorklistItem
 class Check:
     rule: str  # status, station, date, modality, <DICOM keyword>, character set, result limit
     ok: bool
-    detail: str
+    detail: str  # in the active language (the API's clients get English)
+
+    @property
+    def rule_label(self) -> str:
+        return str(RULE_LABELS.get(self.rule, self.rule))
+
+
+# The rules as the page names them (the API keeps the codes).
+RULE_LABELS = {
+    "status": gettext_lazy("status"),
+    "station": gettext_lazy("station"),
+    "date": gettext_lazy("date"),
+    "modality": gettext_lazy("modality"),
+    "query": gettext_lazy("query"),
+    "character set": gettext_lazy("character set"),
+    "result limit": gettext_lazy("result limit"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,16 +113,28 @@ def worklist_explain(
         identifier = Dataset.from_json(captured.identifier)
         calling = captured.calling_ae_title
         received = timezone.localtime(captured.received_at)
-        source = f"captured query #{captured.pk} from {calling} at {received:%Y-%m-%d %H:%M:%S}"
+        source = _("captured query #%(pk)s from %(ae)s at %(when)s") % {
+            "pk": captured.pk,
+            "ae": calling,
+            "when": f"{received:%d/%m/%Y %H:%M:%S}",
+        }
     else:
         station = station or (order.worklist_item.station if hasattr(order, "worklist_item") else None)
         if station is None:
             return Explanation(
-                False, "none", [Check("status", False, f"The exam is {order.status}: it was never booked.")]
+                False,
+                _("none"),
+                [
+                    Check(
+                        "status",
+                        False,
+                        _("The exam is %(status)s: it was never booked.") % {"status": order.get_status_display()},
+                    )
+                ],
             )
         identifier = _day_list_query(station)
         calling = station.ae_title
-        source = f"typical day-list query of {station.ae_title} for today"
+        source = _("typical day-list query of %(ae)s for today") % {"ae": station.ae_title}
     checks: list[Check] = []
     item = WorklistItem.objects.filter(order=order).first()
     if item is None:
@@ -112,7 +142,8 @@ def worklist_explain(
             Check(
                 "status",
                 False,
-                f"The exam is {order.status}: it has no worklist item (not booked, or cancelled / no-show).",
+                _("The exam is %(status)s: it has no worklist item (not booked, or cancelled / no-show).")
+                % {"status": order.get_status_display()},
             )
         )
         return Explanation(False, source, checks)
@@ -121,14 +152,18 @@ def worklist_explain(
         Check(
             "status",
             served_status,
-            f"Scheduled Procedure Step Status is {item.sps_status}"
-            + ("" if served_status else "; only SCHEDULED and ARRIVED steps are served."),
+            (
+                _("Scheduled Procedure Step Status is %(status)s.")
+                if served_status
+                else _("Scheduled Procedure Step Status is %(status)s; only SCHEDULED and ARRIVED steps are served.")
+            )
+            % {"status": item.sps_status},
         )
     )
     try:
         parsed = parse_identifier(identifier, facility_tz=ZoneInfo(settings.TIME_ZONE))
     except InvalidIdentifier as exc:
-        checks.append(Check("query", False, f"The query itself is invalid (0xA900): {exc}"))
+        checks.append(Check("query", False, _("The query itself is invalid (0xA900): %(error)s") % {"error": exc}))
         return Explanation(False, source, checks)
     profile, station_known = _profile_for(calling)
     one = WorklistItem.objects.filter(pk=item.pk)
@@ -139,9 +174,9 @@ def worklist_explain(
             "ScheduledProcedureStepStartDate/Time": f"{item.sps_start_date:%Y%m%d} {item.sps_start_time:%H%M%S}",
             "Modality": item.modality,
         }.get(keyword, "")
-        detail = f"The query's {keyword} {'matches' if ok else 'does not match'} the exam" + (
-            f" ({value})." if value else "."
-        )
+        detail = (
+            _("The query's %(key)s matches the exam") if ok else _("The query's %(key)s does not match the exam")
+        ) % {"key": keyword} + (f" ({value})." if value else ".")
         checks.append(Check(RULE_NAMES.get(keyword, keyword), ok, detail))
     if not parsed.station_ae_given and profile.use_calling_ae_as_station and station_known:
         ok = item.station_ae_title == calling
@@ -149,8 +184,11 @@ def worklist_explain(
             Check(
                 "station",
                 ok,
-                f"The query names no station, so {calling}'s own list is served (profile rule); the exam is on "
-                f"{item.station_ae_title}.",
+                _(
+                    "The query names no station, so %(calling)s's own list is served (profile rule); "
+                    "the exam is on %(station)s."
+                )
+                % {"calling": calling, "station": item.station_ae_title},
             )
         )
     if profile.charset != Charset.UTF8:
@@ -159,7 +197,8 @@ def worklist_explain(
             Check(
                 "character set",
                 True,
-                f"The patient's name is sent as {shown!r} ({profile.charset or 'ASCII'}, profile {profile.name!r}).",
+                _("The patient's name is sent as '%(name)s' (%(charset)s, profile '%(profile)s').")
+                % {"name": shown, "charset": profile.charset or "ASCII", "profile": profile.name},
             )
         )
     if profile.max_results:
@@ -171,8 +210,15 @@ def worklist_explain(
             Check(
                 "result limit",
                 ok,
-                f"The query matches {total} items; the profile allows {profile.max_results}"
-                + ("." if ok else ": the whole query is refused (0xA700)."),
+                (
+                    _("The query matches %(total)d items; the profile allows %(limit)d.")
+                    if ok
+                    else _(
+                        "The query matches %(total)d items; the profile allows %(limit)d: "
+                        "the whole query is refused (0xA700)."
+                    )
+                )
+                % {"total": total, "limit": profile.max_results},
             )
         )
     served = all(c.ok for c in checks)

@@ -3,9 +3,12 @@ their errors are put back on the form's fields (``add_service_error``)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.errors import ApplicationError
@@ -17,11 +20,79 @@ from scheduling.models import Station
 LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 
-class DateInput(forms.DateInput):
-    input_type = "date"
+BIRTH_DATE_FORMS = [
+    # (pattern, precision): day/month/year, month/year, the year alone; ISO for pasted values
+    (re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$"), BirthDatePrecision.DAY),
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), BirthDatePrecision.DAY),
+    (re.compile(r"^(\d{1,2})[/.\-](\d{4})$"), BirthDatePrecision.MONTH),
+    (re.compile(r"^(\d{4})$"), BirthDatePrecision.YEAR),
+]
+
+
+class BirthDateField(forms.CharField):
+    """A birth date as Tanzanians write it, with as much as the patient knows:
+    14/03/1985, 03/1985 or 1985. The precision follows from what was typed. A
+    text box, not <input type="date">, whose order follows the browser's locale
+    (month first in an American-English browser)."""
+
+    default_error_messages = {
+        "invalid": _(
+            "Write the birth date as day/month/year (14/03/1985), month/year (03/1985) or the year alone (1985)."
+        ),
+        "future": _("The birth date cannot be in the future."),
+    }
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="%Y-%m-%d", **kwargs)
+        kwargs.setdefault("max_length", 10)
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": _("dd/mm/yyyy")}),
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> tuple[dt.date, str] | None:  # type: ignore[override]
+        text = " ".join(str(value or "").split())
+        if not text:
+            return None
+        for pattern, precision in BIRTH_DATE_FORMS:
+            match = pattern.match(text)
+            if not match:
+                continue
+            numbers = [int(g) for g in match.groups()]
+            try:
+                if precision == BirthDatePrecision.DAY:
+                    day, month, year = numbers if len(str(match.group(1))) <= 2 else numbers[::-1]
+                    date = dt.date(year, month, day)
+                elif precision == BirthDatePrecision.MONTH:
+                    date = dt.date(numbers[1], numbers[0], 1)
+                else:
+                    date = dt.date(numbers[0], 1, 1)
+            except ValueError:
+                break
+            if date.year < 1880:
+                break
+            if date > timezone.localdate():
+                raise forms.ValidationError(self.error_messages["future"], code="future")
+            return date, str(precision)
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+    def validate(self, value: Any) -> None:
+        if value is None and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
+    def run_validators(self, value: Any) -> None:
+        return None
+
+    @staticmethod
+    def shown(date: dt.date | None, precision: str) -> str:
+        """The value to put back in the box for a stored date."""
+        if date is None:
+            return ""
+        if precision == BirthDatePrecision.YEAR:
+            return f"{date:%Y}"
+        if precision == BirthDatePrecision.MONTH:
+            return f"{date:%m/%Y}"
+        return f"{date:%d/%m/%Y}"
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -56,12 +127,10 @@ class PatientForm(forms.Form):
     sex = forms.ChoiceField(
         label=_("Sex"), choices=[(Sex.UNKNOWN, Sex.UNKNOWN.label), *(c for c in Sex.choices if c[0])], required=False
     )
-    birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput())
-    birth_date_precision = forms.ChoiceField(
-        label=_("Birth date known"),
-        choices=BirthDatePrecision.choices,
-        initial=BirthDatePrecision.DAY,
-        help_text=_("If only the year is known, give 1 January of that year."),
+    birth_date = BirthDateField(
+        label=_("Birth date"),
+        required=False,
+        help_text=_("Day/month/year: 14/03/1985. If the patient knows less: 03/1985, or only the year: 1985."),
     )
     phone = forms.CharField(
         label=_("Phone"),
@@ -83,6 +152,8 @@ class PatientForm(forms.Form):
 
     def service_fields(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
+        birth = data.pop("birth_date", None)
+        data["birth_date"], data["birth_date_precision"] = birth if birth else (None, BirthDatePrecision.DAY)
         nhif = data.pop("nhif_number", "")
         data["identifiers"] = [{"kind": IdentifierKind.NHIF, "value": nhif}] if nhif else []
         return data
@@ -99,8 +170,12 @@ class PatientEditForm(PatientForm):
     @classmethod
     def initial_for(cls, patient: Any) -> dict[str, Any]:
         nhif = next((i.value for i in patient.identifiers.all() if i.kind == IdentifierKind.NHIF), "")
-        names = ("family_name", "given_name", "middle_name", "sex", "birth_date", "birth_date_precision", "phone")
-        return {**{n: getattr(patient, n) for n in (*names, "address", "language")}, "nhif_number": nhif}
+        names = ("family_name", "given_name", "middle_name", "sex", "phone", "address", "language")
+        return {
+            **{n: getattr(patient, n) for n in names},
+            "birth_date": BirthDateField.shown(patient.birth_date, patient.birth_date_precision),
+            "nhif_number": nhif,
+        }
 
 
 class OrderForm(forms.Form):

@@ -103,8 +103,14 @@ def test_reschedule_and_cancel_through_the_api(api_as: Any, scheduler: User, app
     assert WorklistItem.objects.get(order=appointment.order).sps_start == at(11, day=2)
     old = client.get(f"/api/v1/appointments/{appointment.pk}/").json()
     assert (old["status"], old["replaced_by"]) == ("rescheduled", moved.json()["id"])
+    unexplained = client.post(
+        f"/api/v1/appointments/{moved.json()['id']}/reschedule/", {"starts_at": "2026-12-02T13:00:00+03:00"}
+    )
+    assert unexplained.status_code == 400  # a move needs its reason
+    assert "reason" in unexplained.json()
     stale = client.post(
-        f"/api/v1/appointments/{appointment.pk}/reschedule/", {"starts_at": "2026-12-02T13:00:00+03:00"}
+        f"/api/v1/appointments/{appointment.pk}/reschedule/",
+        {"starts_at": "2026-12-02T13:00:00+03:00", "reason": "again"},
     )
     assert stale.status_code == 409
     assert client.post(f"/api/v1/appointments/{moved.json()['id']}/cancel/", {}, format="json").status_code == 400

@@ -249,14 +249,19 @@ def test_cancel_needs_a_reason_and_frees_the_slot(scheduler: User, appointment: 
     assert appointment.status == AppointmentStatus.CANCELLED
 
 
-def test_day_list_actions_return_the_updated_row(technologist: User, appointment: Appointment) -> None:
+def test_day_list_actions_return_the_updated_list_with_its_summary(
+    technologist: User, appointment: Appointment
+) -> None:
     client = browser(technologist)
-    page = client.get(f"/daylist/?station={appointment.station_id}").content.decode()
+    query = f"station={appointment.station_id}&date=2026-12-01"
+    page = client.get(f"/daylist/?{query}").content.decode()
     url = f"/orders/{appointment.order_id}/transition/"
-    row = client.post(url, {"to": "arrived"}, HTTP_HX_REQUEST="true").content.decode()
+    body = client.post(url, {"to": "arrived", "query": query}, HTTP_HX_REQUEST="true").content.decode()
+    assert body.startswith('<tbody id="daylist-rows"')  # the whole list: rows re-sorted, summary recounted
+    assert "1 waiting" in body
+    row = body.split(f'id="exam-{appointment.order_id}"')[1].split("</tr>")[0]
     before = page.split(f'id="exam-{appointment.order_id}"')[1].split("</tr>")[0]
     assert row.count("<td") == before.count("<td")  # the swapped row keeps the table's columns
-    assert f'id="exam-{appointment.order_id}"' in row
     assert "Arrived" in row
     assert 'value="in_progress"' in row
     assert 'value="arrived"' not in row
@@ -602,3 +607,34 @@ def test_order_entry_groups_the_catalogue_by_modality_closed_until_searched(sche
     assert found.count('<details class="choice-group" open>') == 1
     assert "US Abdomen" in found
     assert "CT Chest" not in found
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "precision"),
+    [
+        ("14/03/1985", dt.date(1985, 3, 14), "day"),
+        ("4.3.1985", dt.date(1985, 3, 4), "day"),
+        ("1985-03-14", dt.date(1985, 3, 14), "day"),
+        ("03/1985", dt.date(1985, 3, 1), "month"),
+        ("1985", dt.date(1985, 1, 1), "year"),
+    ],
+)
+def test_a_birth_date_is_typed_day_first_with_what_the_patient_knows(
+    scheduler: User, typed: str, stored: dt.date, precision: str
+) -> None:
+    response = browser(scheduler).post(
+        "/patients/new/", {"family_name": "Mrema", "birth_date": typed, "language": "sw"}
+    )
+    assert response.status_code == 302, response.context["form"].errors if response.context else response
+    patient = Patient.objects.get(family_name="Mrema")
+    assert (patient.birth_date, patient.birth_date_precision) == (stored, precision)
+    edit = browser(scheduler).get(f"/patients/{patient.pk}/edit/").content.decode()
+    assert f'value="{patient.birth_date_display}"' in edit  # shown back as it was typed (day first)
+
+
+@pytest.mark.parametrize("typed", ["11/25/1956", "31/02/1990", "85", "1850", "next year"])
+def test_an_american_or_impossible_birth_date_is_refused_with_the_expected_form(scheduler: User, typed: str) -> None:
+    response = browser(scheduler).post("/patients/new/", {"family_name": "Mrema", "birth_date": typed})
+    assert response.status_code == 400
+    assert "day/month/year (14/03/1985)" in response.content.decode()
+    assert not Patient.objects.filter(family_name="Mrema").exists()

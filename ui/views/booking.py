@@ -25,15 +25,13 @@ from scheduling.selectors import next_available_slots, station_list
 from scheduling.services import COMPATIBLE_MODALITIES, appointment_book, appointment_cancel, appointment_reschedule
 from ui.barcode import code128_svg
 from ui.calendar import day_grid, week_days, week_grid
+from ui.dates import day_or_today
 from ui.forms import BookForm, CancelForm, add_service_error
 from ui.permissions import requires
 
 
 def _day(request: HttpRequest) -> dt.date:
-    try:
-        return dt.date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return timezone.localdate()
+    return day_or_today(request.GET.get("date"))
 
 
 def _modalities() -> list[tuple[str, Any]]:

@@ -21,6 +21,7 @@ from orders.models import Modality, Order
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import no_show_allowed_from, station_day_appointments, station_list
 from scheduling.services import exam_step_undo, exam_transition, undo_allowed
+from ui.dates import day_or_today
 from ui.forms import TransitionForm
 from ui.permissions import requires
 
@@ -79,10 +80,7 @@ def _row(appointment: Appointment, user: Any) -> dict[str, Any]:
 
 
 def _day(params: QueryDict) -> dt.date:
-    try:
-        return dt.date.fromisoformat(params.get("date", ""))
-    except ValueError:
-        return timezone.localdate()
+    return day_or_today(params.get("date"))
 
 
 def _list_context(request: HttpRequest, params: QueryDict | None = None) -> dict[str, Any]:
