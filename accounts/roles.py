@@ -28,6 +28,7 @@ class Action(StrEnum):
     MERGE_PATIENTS = "merge_patients"
     VIEW_AUDIT = "view_audit"  # search and export the audit trail
     MANAGE_FACILITY = "manage_facility"  # the facility's name, address, phone and logo on the slips
+    MANAGE_API_TOKENS = "manage_api_tokens"  # issue and revoke the REST API's tokens (HIS, scripts)
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

@@ -6,8 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status
+from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -32,3 +37,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         data = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(data, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+class StrictQueryParameters(BaseFilterBackend):
+    """A list asked with a query parameter it does not know answers 400 naming
+    it, instead of silently ignoring it: ``?modaliy=CT`` (a typo) must not return
+    every order as if it had been understood. Knows the view's filters, ordering,
+    pagination, ``format`` and the view's own ``extra_query_params``."""
+
+    ALWAYS = frozenset({"page", "page_size", "format", "ordering"})
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> QuerySet[Any]:
+        if getattr(view, "action", None) != "list":
+            return queryset
+        known = set(self.ALWAYS) | set(getattr(view, "extra_query_params", ()))
+        filterset_class = DjangoFilterBackend().get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            known |= set(filterset_class.base_filters)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise DRFValidationError(
+                {
+                    "unknown_parameters": [
+                        f"{name!r} is not a filter of this list; known: {', '.join(sorted(known))}." for name in unknown
+                    ]
+                }
+            )
+        return queryset

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ui.views import audit, booking, dashboard, daylist, facility, home, mpps, orders, patients, stations
+from ui.views import audit, booking, dashboard, daylist, facility, home, mpps, orders, patients, stations, tokens
 
 app_name = "ui"
 
@@ -44,4 +44,7 @@ urlpatterns = [
     path("audit/export/", audit.audit_export, name="audit-export"),
     path("settings/facility/", facility.facility_settings, name="facility-settings"),
     path("facility/logo", facility.facility_logo, name="facility-logo"),
+    path("settings/api-tokens/", tokens.api_tokens, name="api-tokens"),
+    path("settings/api-tokens/<int:user_pk>/issue/", tokens.api_token_issue_view, name="api-token-issue"),
+    path("settings/api-tokens/<int:user_pk>/revoke/", tokens.api_token_revoke_view, name="api-token-revoke"),
 ]

@@ -46,3 +46,16 @@ def test_the_front_page_asks_for_a_login_and_the_api_docs_stay_reachable(client:
     assert response["Location"] == "/accounts/login/?next=/"
     assert client.get("/accounts/login/").status_code == 200
     assert client.get("/api-auth/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_unknown_query_parameter_on_a_list_is_400_naming_it(scheduler: Any, order: Any) -> None:
+    from tests.conftest import client_for
+
+    api = client_for(scheduler)
+    typo = api.get("/api/v1/orders/?modaliy=CT")
+    assert typo.status_code == 400
+    assert "'modaliy' is not a filter" in typo.json()["unknown_parameters"][0]
+    assert api.get("/api/v1/orders/?page=1&page_size=10&ordering=-created_at").status_code == 200
+    assert api.get("/api/v1/patients/?include_merged=true&q=Mwak").status_code == 200
+    assert api.get(f"/api/v1/orders/{order.pk}/?anything=1").status_code == 200  # only lists are strict

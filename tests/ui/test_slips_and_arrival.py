@@ -134,3 +134,23 @@ def test_a_scanned_slip_of_another_day_or_an_unknown_number_is_refused(
     assert "No booked exam has the accession number NOPE123" in client.get("/daylist/").content.decode()
     appointment.order.refresh_from_db()
     assert appointment.order.status == ExamStatus.SCHEDULED
+
+
+def test_an_admin_issues_and_revokes_an_api_token_from_the_web_pages(admin_user: User, scheduler: User) -> None:
+    from rest_framework.authtoken.models import Token
+
+    from tests.conftest import client_for
+
+    assert browser(scheduler).get("/settings/api-tokens/").status_code == 403
+    admin = browser(admin_user)
+    admin.post(f"/settings/api-tokens/{scheduler.pk}/issue/")
+    key = Token.objects.get(user=scheduler).key
+    page = admin.get("/settings/api-tokens/").content.decode()
+    assert key in page  # shown once ...
+    assert key not in admin.get("/settings/api-tokens/").content.decode()  # ... and never again
+    api = client_for(None)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/patients/").status_code == 200
+    admin.post(f"/settings/api-tokens/{scheduler.pk}/revoke/")
+    assert api.get("/api/v1/patients/").status_code == 401
+    assert AuditRecord.objects.filter(object_type="authtoken.Token").count() == 2

@@ -1,0 +1,44 @@
+"""API tokens for the systems and scripts that use the REST API.
+
+One token per user (Django REST framework's authtoken): a HIS gets its own user
+with the role it needs and a token issued here. Issuing again replaces the old
+key at once (a leaked key is dead the moment a new one is issued).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from audit.services import audit_record
+
+
+@transaction.atomic
+def api_token_issue(*, user: User, actor: Any = None) -> Token:
+    replaced = Token.objects.filter(user=user).delete()[0] > 0
+    token = Token.objects.create(user=user)
+    audit_record(
+        "create",
+        object_type="authtoken.Token",
+        object_id=user.pk,
+        summary=f"API token {'re' if replaced else ''}issued for {user.username}",
+        after={"user": user.username, "key_prefix": token.key[:6], "replaced": replaced},
+    )
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, user: User, actor: Any = None) -> bool:
+    deleted = Token.objects.filter(user=user).delete()[0] > 0
+    if deleted:
+        audit_record(
+            "delete",
+            object_type="authtoken.Token",
+            object_id=user.pk,
+            summary=f"API token revoked for {user.username}",
+            before={"user": user.username},
+        )
+    return deleted
