@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.services import appointment_book, exam_transition
 from scheduling.tasks import worklist_expiry_task
 from tests.conftest import DAR, at
+from tests.waiting import wait_until
 from worklist.models import WorklistItem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,12 +183,12 @@ def test_a_real_worker_runs_the_expiry_job_from_redis(appointment: Appointment, 
         # A producer of its own on that broker: the session's Celery app may already be bound to another.
         with Celery("publisher", broker=broker) as publisher:
             publisher.send_task("scheduling.tasks.worklist_expiry_task", queue=queue)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if Order.objects.get(pk=appointment.order_id).status == ExamStatus.NO_SHOW:
-                break
+
+        def expired() -> bool:
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
-            time.sleep(0.5)
+            return Order.objects.get(pk=appointment.order_id).status == ExamStatus.NO_SHOW
+
+        wait_until(expired, timeout=60, what="the worker to expire the exam", interval=0.2)
         order = Order.objects.get(pk=appointment.order_id)
         assert order.status == ExamStatus.NO_SHOW
         assert AuditRecord.objects.filter(interface="celery", actor="worklist_expiry", object_id=str(order.pk)).exists()

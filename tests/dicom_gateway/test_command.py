@@ -7,13 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from tests.dicom_gateway.conftest import Worklist, findscu
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,15 +32,14 @@ def database_url() -> str:
 
 
 def wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
+    def echoes() -> bool:
         assert process.poll() is None, "the gateway exited"
         echo = subprocess.run(
             ["echoscu", "-aet", "CT_ROOM3", "-aec", "RIS_MWL", "127.0.0.1", str(port)], capture_output=True, check=False
         )
-        if echo.returncode == 0:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the gateway never answered C-ECHO")
+        return echo.returncode == 0
+
+    wait_until(echoes, timeout=10, what="the gateway to answer C-ECHO", interval=0.05)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -30,6 +30,7 @@ from scheduling.services import appointment_book, station_update
 from tests.conftest import at
 from tests.dicom_gateway.conftest import Worklist, findscu, mwl_query, pynetdicom_find
 from tests.dicom_gateway.test_server import DAY_LIST
+from tests.waiting import wait_until
 
 DAY = {"ScheduledStationAETitle": "CT_ROOM3", "ScheduledProcedureStepStartDate": "20261201"}
 # Tests of what accel.py installs only run with it on (CI also runs the gateway's tests with MWL_ACCEL=false).
@@ -139,8 +140,7 @@ def test_an_undecodable_identifier_is_the_callers_error(live_worklist: Worklist,
         # As pynetdicom's own send_c_find does: hold the association's reactor
         # so that the response comes to us.
         assoc._reactor_checkpoint.clear()
-        while not assoc._is_paused:
-            time.sleep(0.001)
+        wait_until(lambda: assoc._is_paused, timeout=5, what="the requestor's reactor to pause", interval=0.001)
         assert context.context_id is not None
         assoc.dimse.send_msg(request, context.context_id)
         _, response = assoc.dimse.get_msg(block=True)
@@ -200,15 +200,13 @@ def test_an_idle_association_costs_no_cpu(live_worklist: Worklist, gateway: Gate
     assoc = ae.associate("127.0.0.1", gateway.port, ae_title="RIS_MWL")
     assert assoc.is_established
     try:
-        time.sleep(0.2)
         # The requestor (pynetdicom, in this process too) polls as usual: hold
         # its reactor (as send_c_find does) and slow its network thread down.
         assoc.dul._run_loop_delay = 0.5
         assoc._reactor_checkpoint.clear()
-        while not assoc._is_paused:
-            time.sleep(0.001)
+        wait_until(lambda: assoc._is_paused, timeout=5, what="the requestor's reactor to pause", interval=0.001)
         before = os.times()
-        time.sleep(1.0)
+        time.sleep(1.0)  # the measurement window itself (CPU over one idle second), not a wait for something
         after = os.times()
         assoc._reactor_checkpoint.set()
     finally:
@@ -228,12 +226,10 @@ def _eventfds() -> int:
 def test_finished_associations_leave_no_descriptor_open(live_worklist: Worklist, gateway: Gateway) -> None:
     """Each association's eventfd is closed by its network thread as it ends,
     not left for the garbage collector."""
-    pynetdicom_find(gateway.port, mwl_query(sps=DAY))
-    time.sleep(0.2)
+    pynetdicom_find(gateway.port, mwl_query(sps=DAY))  # warm-up: whatever lives as long as the gateway
+    wait_until(lambda: not gateway.ae.active_associations, timeout=3, what="the warm-up association to end")
     before = _eventfds()
     for _ in range(20):
         assert len(pynetdicom_find(gateway.port, mwl_query(sps=DAY)).identifiers) == 2
-    deadline = time.monotonic() + 3
-    while _eventfds() > before and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: _eventfds() <= before, timeout=3, what="the associations' eventfds to close", interval=0.05)
     assert _eventfds() <= before

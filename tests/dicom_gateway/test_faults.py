@@ -23,6 +23,7 @@ from dicom_gateway import status
 from tests.dicom_gateway.conftest import FindResult, Worklist, mwl_query, pynetdicom_find
 from tests.dicom_gateway.test_command import ROOT, database_url, free_port, wait_until_serving
 from tests.faults import TcpProxy
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DAY_LIST = mwl_query(sps={"ScheduledStationAETitle": "CT_ROOM3", "ScheduledProcedureStepStartDate": "20261201"})
@@ -78,10 +79,7 @@ def find_within(port: int, seconds: float) -> tuple[FindResult, float]:
 
 
 def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(condition, timeout=timeout, what=what, interval=0.05)  # type: ignore[arg-type]
 
 
 def test_every_answered_query_is_audited_across_kill_9(

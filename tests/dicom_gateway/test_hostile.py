@@ -26,6 +26,7 @@ from dicom_gateway.keys import VERIFICATION_SOP_CLASS as Verification
 from dicom_gateway.models import AssociationRecord, CapturedQuery, RecorderJournal
 from dicom_gateway.server import Gateway
 from tests.dicom_gateway.conftest import Worklist, mwl_query, pynetdicom_find
+from tests.waiting import wait_until
 
 DAY_LIST = {"ScheduledStationAETitle": "CT_ROOM3", "ScheduledProcedureStepStartDate": "20261201"}
 # The first 10 bytes of an A-ASSOCIATE-RQ announcing 200 more: it never comes.
@@ -89,8 +90,8 @@ def test_a_station_is_served_while_silent_and_half_open_connections_come_and_go(
     for thread in threads:
         thread.start()
     try:
-        while opened[0] < 200:
-            time.sleep(0.01)  # let the flood build up before the station asks
+        # let the flood build up before the station asks
+        wait_until(lambda: opened[0] >= 200, timeout=30, what="200 attacking connections", interval=0.01)
         slowest = 0.0
         for _ in range(5):
             started = time.monotonic()

@@ -20,6 +20,7 @@ from tests.dicom_gateway.conftest import (
     pynetdicom_associate,
     pynetdicom_find,
 )
+from tests.waiting import wait_until
 
 SPS = "ScheduledProcedureStepSequence[0]"
 DAY_LIST = [
@@ -188,16 +189,13 @@ def test_a_station_calling_from_another_ip_is_aborted_when_checked(live_worklist
     try:
         assoc = pynetdicom_associate(gateway.port, calling="CT_ROOM3")
         if assoc.is_established:  # accepted, then aborted by the gateway right away
-            for _ in range(100):
-                if assoc.is_aborted:
-                    break
-                time.sleep(0.02)
+            wait_until(lambda: assoc.is_aborted, timeout=2, what="the gateway's abort")
         assert assoc.is_aborted
         from dicom_gateway.models import AssociationRecord
 
-        deadline = time.monotonic() + 10
-        while not AssociationRecord.objects.filter(outcome="aborted").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            lambda: AssociationRecord.objects.filter(outcome="aborted").exists(), timeout=10, what="the abort record"
+        )
         assert AssociationRecord.objects.get(outcome="aborted").reason == "not its registered IP (10.20.30.40)"
         # its right address, and stations without a registered IP, still work
         station_update(station=live_worklist.ct, ip_address="127.0.0.1")
@@ -273,11 +271,13 @@ def test_every_association_is_recorded_with_the_gateways_decision(
     pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001"}))
     assert pynetdicom_associate(gateway.port, calling="STRANGER").is_rejected
     assert pynetdicom_associate(gateway.port, calling="CT_ROOM3", called="ELSEWHERE").is_rejected
+
     # the client learns of a rejection before the gateway's handler has queued its record
-    deadline = time.monotonic() + 10
-    while AssociationRecord.objects.count() < 3 and time.monotonic() < deadline:
+    def recorded() -> bool:
         gateway.recorder.flush()
-        time.sleep(0.02)
+        return AssociationRecord.objects.count() >= 3
+
+    wait_until(recorded, timeout=10, what="three association records")
     records = {(r.calling_ae_title, r.outcome, r.reason) for r in AssociationRecord.objects.all()}
     assert records == {
         ("CT_ROOM3", "accepted", ""),

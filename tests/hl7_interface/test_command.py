@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from orders.models import Order, Procedure
 from scheduling.models import Station
 from tests.dicom_gateway.test_command import database_url, free_port
 from tests.hl7_interface.conftest import Sender, ack_code, orm
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,14 +32,17 @@ def start_listener(port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    for _ in range(400):
+
+    def accepting() -> bool:
         assert process.poll() is None, "the listener exited"
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the listener never accepted a connection")
+            return False
+        return True
+
+    wait_until(accepting, timeout=20, what="the listener to accept a connection", interval=0.05)
+    return process
 
 
 @pytest.mark.django_db(transaction=True)

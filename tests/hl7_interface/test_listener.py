@@ -22,6 +22,7 @@ from patients.models import Patient
 from scheduling.models import Station
 from tests.dicom_gateway.conftest import findscu
 from tests.hl7_interface.conftest import Sender, ack_code, ack_of, adt, orm, pid, segment
+from tests.waiting import wait_until
 
 KEYS = [
     "PatientName",
@@ -141,12 +142,7 @@ def test_a_frame_that_never_ends_is_refused_after_the_timeout(sender: Sender) ->
 def test_a_partial_frame_at_disconnect_is_kept(listener: int) -> None:
     with socket.create_connection(("127.0.0.1", listener)) as s:
         s.sendall(b"\x0b" + adt("A04", "P1").encode()[:80])
-    for _ in range(200):
-        if InboundMessage.objects.exists():
-            break
-        import time
-
-        time.sleep(0.02)
+    wait_until(InboundMessage.objects.exists, timeout=4, what="the partial frame to be kept")
     row = InboundMessage.objects.get()
     assert row.status == InboundStatus.REJECTED
     assert "connection closed" in row.error
