@@ -57,6 +57,15 @@ PREPARATION_SW = {
     CYCLE: "Kipimo kifanyike kati ya siku ya 7 na ya 10 tangu siku ya kwanza ya hedhi yako.",
 }
 
+# The slips' header (an admin changes it on the facility page).
+FACILITY = {
+    "name": "Demo Regional Referral Hospital",
+    "department": "Radiology and Imaging Department",
+    "department_sw": "Idara ya Radiolojia na Picha",
+    "address": "P.O. Box 1000, Dar es Salaam",
+    "phone": "+255 22 000 0000",
+}
+
 # Rooms that take several patients at once: two ultrasound machines in the maternity room.
 STATION_CAPACITY = {"MNH_US2": 2}
 

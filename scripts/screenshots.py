@@ -50,6 +50,29 @@ def shoot(base: str, out: Path) -> list[Path]:
                 page.wait_for_selector(".booking")
                 written.append(out / f"booking-{language}.png")
                 page.screenshot(path=written[-1])
+                page.locator(".suggestions button.slot").first.click()
+                page.wait_for_selector("dialog#confirm-booking[open]")
+                written.append(out / f"booking-dialog-{language}.png")
+                page.screenshot(path=written[-1])
+                page.locator("dialog#confirm-booking").get_by_role("button", name=re.compile("Cancel|Ghairi")).click()
+            page.goto(f"{base}/patients/?q=a")
+            first = page.locator("#results a").first
+            if first.count():
+                first.click()
+                page.wait_for_selector("h1")
+                slip = page.locator("a[href*='/appointments/']").first
+                if slip.count():
+                    slip.click()
+                    page.wait_for_selector("#print-slip, #appointment-void")
+                    href = (
+                        page.locator("#print-slip").get_attribute("href")
+                        if page.locator("#print-slip").count()
+                        else None
+                    )
+                    if href:
+                        page.goto(base + href)
+                        written.append(out / f"slip-{language}.png")
+                        page.screenshot(path=written[-1], full_page=True)
             page.goto(f"{base}/patients/?q=a")
             written.append(out / f"patients-{language}.png")
             page.screenshot(path=written[-1])
@@ -69,6 +92,21 @@ def shoot(base: str, out: Path) -> list[Path]:
             page.wait_for_selector("#daylist")
             written.append(out / f"daylist-{language}.png")
             page.screenshot(path=written[-1])
+            url = page.url
+            for width in (768, 360):  # a tablet and a phone
+                page.set_viewport_size({"width": width, "height": 1000})
+                page.goto(url)
+                page.wait_for_selector("#daylist")
+                written.append(out / f"daylist-{width}-{language}.png")
+                page.screenshot(path=written[-1])
+            context.close()
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            log_in(page, base, "admin", language)
+            for path, name in (("/settings/facility/", "facility"), ("/patients/duplicates/", "duplicates")):
+                page.goto(base + path)
+                written.append(out / f"{name}-{language}.png")
+                page.screenshot(path=written[-1], full_page=True)
             context.close()
         browser.close()
     return written

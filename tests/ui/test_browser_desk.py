@@ -39,7 +39,13 @@ def no_horizontal_scroll(page: Page) -> int:
 
 @pytest.fixture
 def busy_day(ct_station: Station, make_order: Any, frozen_clock: Any) -> list[Order]:
-    """Four exams on the CT today: one completed at 08:00, three to come."""
+    """Four exams on the CT today: one completed at 08:00, three to come; and a
+    station with a long name, as real ones have, in the station list."""
+    from scheduling.services import station_create
+
+    station_create(
+        name="Ultrasound 2 (Maternity and Gynaecology)", room="Maternity Block, Room 12", modality="US", ae_title="US2"
+    )
     frozen_clock.move_to(at(7, 30))
     orders = [make_order() for _ in range(4)]
     for n, order in enumerate(orders):

@@ -21,6 +21,7 @@ from patients.models import BirthDatePrecision, IdentifierKind, Patient
 from patients.services import patient_create
 from scheduling import demo_data as demo
 from scheduling.models import Station
+from facility.services import facility_get, facility_update
 from scheduling.selectors import patient_clashes, station_free_slots
 from scheduling.services import appointment_book, exam_transition, station_create
 
@@ -45,6 +46,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rng = random.Random(options["seed"])
+        if not facility_get().name:  # an installation's own details are never overwritten
+            facility_update(**demo.FACILITY)
         stations = self._stations()
         procedures = self._procedures()
         patients = self._patients(rng, options["patients"])
