@@ -15,12 +15,28 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from benchlib import drop_database, fresh_database, p50_p95_ms
 
 DB = "mwl_ris_bench_ui"
 TARGET_MS = 300.0
 DEMO_PASSWORD = "demo-2026"  # noqa: S105 - seed_demo's published demo password
+
+
+def duplicate_form() -> dict[str, str]:
+    """A registration of a patient already there: the duplicate check answers 409, nothing is saved."""
+    from patients.models import Patient
+
+    known = Patient.objects.exclude(birth_date=None).order_by("pk").first()
+    assert known is not None
+    assert known.birth_date is not None
+    return {
+        "family_name": known.family_name,
+        "given_name": known.given_name,
+        "birth_date": known.birth_date_display,
+        "language": "sw",
+    }
 
 
 def pages() -> list[tuple[str, str, str]]:
@@ -44,10 +60,16 @@ def pages() -> list[tuple[str, str, str]]:
         ("scheduler", "queue to book", "/orders/queue/"),
         ("scheduler", "booking: day + next available", f"/orders/{queued.pk}/book/"),
         ("scheduler", "calendar DX day (2 stations)", "/calendar/DX/"),
+        ("scheduler", "calendar CT day (24 h station)", "/calendar/CT/"),
+        ("scheduler", "calendar US day (a room for 2)", "/calendar/US/"),
         ("scheduler", "calendar DX week", "/calendar/DX/?view=week"),
         ("scheduler", "booking: week + next available", f"/orders/{queued.pk}/book/?view=week"),
         ("scheduler", "appointment", f"/appointments/{appointment.pk}/"),
-        ("scheduler", "appointment slip", f"/appointments/{appointment.pk}/slip/"),
+        ("scheduler", "appointment slip (barcode)", f"/appointments/{appointment.pk}/slip/"),
+        ("scheduler", "register form", "/patients/new/"),
+        ("scheduler", "register: duplicates found (POST, 409)", "POST /patients/new/"),
+        ("admin", "possible duplicates", "/patients/duplicates/"),
+        ("admin", "facility settings", "/settings/facility/"),
         ("tech", "day list CT", f"/daylist/?station={ct.pk}"),
         ("tech", "day list all DX (modality)", "/daylist/?modality=DX"),
         ("tech", "day list poll (rows)", f"/daylist/rows/?station={ct.pk}"),
@@ -81,15 +103,26 @@ def main() -> None:
                 client = clients[user] = Client()
                 assert client.login(username=user, password=DEMO_PASSWORD)
             headers = {"HX-Request": "true"} if "htmx" in label else {}
-            client.get(url, headers=headers)  # warm: templates compiled, connection open
+            expected = 200
+            if url.startswith("POST "):
+                form, path, expected = duplicate_form(), url.removeprefix("POST "), 409
+
+                def fetch(c: Client = client, p: str = path, f: dict[str, str] = form) -> Any:
+                    return c.post(p, f)
+            else:
+
+                def fetch(c: Client = client, p: str = url, h: dict[str, str] = headers) -> Any:
+                    return c.get(p, headers=h)
+
+            fetch()  # warm: templates compiled, connection open
             with CaptureQueriesContext(connection) as captured:
-                response = client.get(url, headers=headers)
+                response = fetch()
             queries = len(captured.captured_queries)
-            assert response.status_code == 200, (url, response.status_code)
+            assert response.status_code == expected, (url, response.status_code)
             times = []
             for _ in range(args.repeat):
                 began = time.perf_counter()
-                client.get(url, headers=headers)
+                fetch()
                 times.append(time.perf_counter() - began)
             p50, p95 = p50_p95_ms(times)
             rows.append((label, p50, p95, max(times) * 1000, queries, len(response.content) // 1024))
