@@ -17,7 +17,14 @@ from orders.models import Priority, Procedure
 from patients.models import BirthDatePrecision, IdentifierKind, Sex
 from scheduling.models import Station
 
-LOCAL_DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+LOCAL_DATETIME_FORMATS = [
+    "%d/%m/%Y %H:%M",  # as people type it
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%dT%H:%M",  # as the calendar's slot buttons send it
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+]
 
 
 BIRTH_DATE_FORMS = [
@@ -96,10 +103,12 @@ class BirthDateField(forms.CharField):
 
 
 class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
+    """Day/month/year and the 24-hour clock in a text box (01/12/2026 14:30), not
+    <input type="datetime-local">, whose order and clock follow the browser's locale."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+        attrs = {"inputmode": "numeric", "autocomplete": "off", "placeholder": _("dd/mm/yyyy hh:mm"), "size": 16}
+        super().__init__(format="%d/%m/%Y %H:%M", attrs=attrs | kwargs.pop("attrs", {}), **kwargs)
 
 
 def add_service_error(form: forms.Form, exc: ApplicationError) -> None:

@@ -638,3 +638,31 @@ def test_an_american_or_impossible_birth_date_is_refused_with_the_expected_form(
     assert response.status_code == 400
     assert "day/month/year (14/03/1985)" in response.content.decode()
     assert not Patient.objects.filter(family_name="Mrema").exists()
+
+
+def test_a_refused_booking_shows_the_same_day_again(scheduler: User, appointment: Appointment, make_order: Any) -> None:
+    order = make_order()
+    client = browser(scheduler)
+    page = client.get(f"/orders/{order.pk}/book/?date=2026-12-04").content.decode()
+    assert f'action="/orders/{order.pk}/book/confirm/?date=2026-12-04&amp;view=day"' in page
+    appointment_book(order=make_order(), station=appointment.station, starts_at=at(10, day=4))
+    refused = client.post(
+        f"/orders/{order.pk}/book/confirm/?date=2026-12-04&view=day",
+        {"station": appointment.station_id, "starts_at": "2026-12-04 10:00"},
+    )
+    assert refused.status_code == 409
+    assert refused.context["day"] == dt.date(2026, 12, 4)  # not back to today
+    assert "Friday 4 December 2026" in refused.content.decode()
+
+
+def test_downtime_and_the_audit_search_take_day_month_year(admin_user: User, ct_station: Station) -> None:
+    client = browser(admin_user)
+    form = {"starts_at": "02/12/2026 08:00", "ends_at": "02/12/2026 12:30", "reason": "Tube replacement"}
+    assert client.post(f"/stations/{ct_station.pk}/", form).status_code == 302
+    closure = ct_station.closures.get()
+    assert (closure.starts_at, closure.ends_at) == (at(8, day=2), at(12, 30, day=2))
+    page = client.get(f"/stations/{ct_station.pk}/").content.decode()
+    assert 'type="datetime-local"' not in page
+    found = client.get("/audit/?from=01/12/2026&until=01/12/2026")
+    assert found.status_code == 200
+    assert found.context["params"]["from"] == "01/12/2026"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.roles import Action
 from audit.models import AuditRecord, Verification
 from audit.services import canonical, record_row
+from ui.dates import parse_day
 from ui.permissions import requires
 
 PAGE_SIZE = 100
@@ -34,9 +35,8 @@ def _filtered(request: HttpRequest) -> tuple[QuerySet[AuditRecord], dict[str, st
         qs = qs.filter(action=params["action"])
     tz = timezone.get_current_timezone()
     for key, lookup, shift in (("from", "at__gte", 0), ("until", "at__lt", 1)):
-        try:
-            day = dt.date.fromisoformat(params[key])
-        except ValueError:
+        day = parse_day(params[key])  # 01/12/2026 as typed, or 2026-12-01 from a link
+        if day is None:
             params[key] = ""
             continue
         qs = qs.filter(**{lookup: dt.datetime.combine(day + dt.timedelta(days=shift), dt.time(0), tzinfo=tz)})
