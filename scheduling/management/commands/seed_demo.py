@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import Role
+from facility.services import facility_get, facility_update
 from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
 from orders.services import order_create, procedure_create
@@ -21,7 +22,6 @@ from patients.models import BirthDatePrecision, IdentifierKind, Patient
 from patients.services import patient_create
 from scheduling import demo_data as demo
 from scheduling.models import Station
-from facility.services import facility_get, facility_update
 from scheduling.selectors import patient_clashes, station_free_slots
 from scheduling.services import appointment_book, exam_transition, station_create
 
