@@ -102,17 +102,15 @@ def main() -> None:
             if client is None:
                 client = clients[user] = Client()
                 assert client.login(username=user, password=DEMO_PASSWORD)
+            current: Client = clients[user]
             headers = {"HX-Request": "true"} if "htmx" in label else {}
             expected = 200
+            method, path, form = "get", url, None
             if url.startswith("POST "):
-                form, path, expected = duplicate_form(), url.removeprefix("POST "), 409
+                method, path, form, expected = "post", url.removeprefix("POST "), duplicate_form(), 409
 
-                def fetch(c: Client = client, p: str = path, f: dict[str, str] = form) -> Any:
-                    return c.post(p, f)
-            else:
-
-                def fetch(c: Client = client, p: str = url, h: dict[str, str] = headers) -> Any:
-                    return c.get(p, headers=h)
+            def fetch(c: Client = current, m: str = method, p: str = path, f: Any = form, h: Any = headers) -> Any:
+                return c.post(p, f) if m == "post" else c.get(p, headers=h)
 
             fetch()  # warm: templates compiled, connection open
             with CaptureQueriesContext(connection) as captured:

@@ -4,6 +4,7 @@ department. Used by ``manage.py seed_demo``."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 T = dt.time
 
@@ -58,7 +59,7 @@ PREPARATION_SW = {
 }
 
 # The slips' header (an admin changes it on the facility page).
-FACILITY = {
+FACILITY: dict[str, Any] = {
     "name": "Demo Regional Referral Hospital",
     "department": "Radiology and Imaging Department",
     "department_sw": "Idara ya Radiolojia na Picha",
