@@ -666,3 +666,24 @@ def test_downtime_and_the_audit_search_take_day_month_year(admin_user: User, ct_
     found = client.get("/audit/?from=01/12/2026&until=01/12/2026")
     assert found.status_code == 200
     assert found.context["params"]["from"] == "01/12/2026"
+
+
+def test_a_patient_booked_elsewhere_is_refused_and_an_admin_books_anyway_with_a_reason(
+    scheduler: User, admin_user: User, appointment: Appointment, make_order: Any
+) -> None:
+    other_room = station_create(name="CT Scanner 2", room="Room 9", modality="CT", ae_title="CT_ROOM9")
+    order = make_order(patient=appointment.order.patient)
+    form = {"station": other_room.pk, "starts_at": "2026-12-01 09:00"}
+    refused = browser(scheduler).post(f"/orders/{order.pk}/book/confirm/", form)
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert "cannot be in two places at once" in text
+    assert "CT Scanner · Room 3" in text  # the room, as people name it
+    assert 'name="override_reason"' not in text  # a scheduler may not override
+    offered = browser(admin_user).post(f"/orders/{order.pk}/book/confirm/", form)
+    assert 'name="override_reason"' in offered.content.decode()
+    booked = browser(admin_user).post(
+        f"/orders/{order.pk}/book/confirm/", {**form, "override_reason": "One sedation for both scans"}
+    )
+    assert booked.status_code == 302
+    assert Appointment.objects.get(order=order).patient_overlap_allowed
