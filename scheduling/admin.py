@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 
 from scheduling.models import Appointment, Closure, OpeningHours, Station
+from scheduling.selectors import capacity_refusal, lane_booked_above
 from scheduling.services import station_update
 
 
@@ -18,9 +20,35 @@ class ClosureInline(admin.TabularInline[Closure, Station]):
     extra = 0
 
 
+class StationAdminForm(forms.ModelForm[Station]):
+    class Meta:
+        model = Station
+        fields = [
+            "name",
+            "name_sw",
+            "room",
+            "modality",
+            "ae_title",
+            "ip_address",
+            "active",
+            "capacity",
+            "dicom_profile",
+        ]
+
+    def clean_capacity(self) -> int:
+        """The service's rule, as a form error instead of a crash: not fewer places than are booked."""
+        capacity: int = self.cleaned_data["capacity"]
+        if self.instance.pk is not None:
+            in_use = lane_booked_above(station=self.instance, capacity=capacity)
+            if in_use is not None:
+                raise forms.ValidationError(capacity_refusal(in_use))
+        return capacity
+
+
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin[Station]):
-    list_display = ["ae_title", "name", "room", "modality", "ip_address", "active"]
+    form = StationAdminForm
+    list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "active"]
     list_filter = ["modality", "active"]
     search_fields = ["ae_title", "name", "room"]
     inlines = [OpeningHoursInline, ClosureInline]

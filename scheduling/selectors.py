@@ -47,6 +47,30 @@ def patient_clashes(
     return qs.order_by("starts_at")
 
 
+def lane_booked_above(*, station: Station, capacity: int) -> Appointment | None:
+    """The first active, not yet ended appointment in a place above ``capacity``:
+    what keeps the room from taking fewer patients at a time."""
+    return (
+        Appointment.objects.filter(
+            station=station, status=AppointmentStatus.ACTIVE, ends_at__gt=timezone.now(), lane__gt=capacity
+        )
+        .order_by("starts_at")
+        .select_related("order")
+        .first()
+    )
+
+
+def capacity_refusal(appointment: Appointment) -> str:
+    return _(
+        "The room cannot take fewer than %(lanes)d patients at a time yet: place %(lanes)d is booked "
+        "on %(start)s (accession %(accession)s). Move that appointment first."
+    ) % {
+        "lanes": appointment.lane,
+        "start": formats.date_format(timezone.localtime(appointment.starts_at), "SHORT_DATETIME_FORMAT"),
+        "accession": appointment.order.accession_number,
+    }
+
+
 def free_lane(*, station: Station, starts_at: dt.datetime, ends_at: dt.datetime) -> int | None:
     """The lowest of the station's places (1..capacity) free for the whole of
     [starts_at, ends_at), or None when all are taken at some moment of it."""

@@ -31,8 +31,10 @@ from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHo
 from scheduling.selectors import (
     appointment_clashes,
     booking_rule_violations,
+    capacity_refusal,
     closure_affected_appointments,
     free_lane,
+    lane_booked_above,
     next_available_slots,
     no_show_allowed_from,
     patient_clashes,
@@ -581,27 +583,9 @@ def station_update(*, station: Station, opening_hours: list[dict[str, Any]] | No
             setattr(station, name, value)
     full_clean_or_raise(station)
     _lock_station(station)
-    in_use = (
-        Appointment.objects.filter(
-            station=station, status=AppointmentStatus.ACTIVE, ends_at__gt=timezone.now(), lane__gt=station.capacity
-        )
-        .order_by("starts_at")
-        .select_related("order")
-        .first()
-    )
+    in_use = lane_booked_above(station=station, capacity=station.capacity)
     if in_use is not None:
-        raise ApplicationError(
-            _(
-                "The room cannot take fewer than %(lanes)d patients at a time yet: place %(lanes)d is booked "
-                "on %(start)s (accession %(accession)s). Move that appointment first."
-            )
-            % {
-                "lanes": in_use.lane,
-                "start": formats.date_format(timezone.localtime(in_use.starts_at), "SHORT_DATETIME_FORMAT"),
-                "accession": in_use.order.accession_number,
-            },
-            code="capacity_in_use",
-        )
+        raise ApplicationError(capacity_refusal(in_use), code="capacity_in_use")
     station.save()
     if opening_hours is not None:
         station_set_opening_hours(station=station, opening_hours=opening_hours)

@@ -253,3 +253,27 @@ def test_a_merge_of_two_records_booked_at_once_keeps_both_and_marks_the_overlap(
 def test_both_refusals_are_conflicts() -> None:
     assert issubclass(PatientBusy, Conflict)
     assert issubclass(SlotTaken, Conflict)
+
+
+@pytest.mark.django_db
+def test_the_admin_site_refuses_fewer_places_than_are_booked_with_a_form_error(
+    trauma_ct: Station, make_order: Any, admin_user: Any
+) -> None:
+    from django.test import Client
+
+    appointment_book(order=make_order(), station=trauma_ct, starts_at=at(9))
+    appointment_book(order=make_order(), station=trauma_ct, starts_at=at(9))
+    admin_user.is_staff = admin_user.is_superuser = True  # Django's admin site, as seed_demo's admin
+    admin_user.save()
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/scheduling/station/{trauma_ct.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name) or "" for name in form.fields}
+    data |= {"capacity": "1", "active": "on", "dicom_profile": ""}
+    for prefix in ("opening_hours", "closures"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    response = client.post(f"/admin/scheduling/station/{trauma_ct.pk}/change/", data)
+    assert response.status_code == 200  # the form again, not a crash
+    assert "place 2 is booked" in response.content.decode()
+    assert Station.objects.get(pk=trauma_ct.pk).capacity == 2
