@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0005_appointment_constraints'),
+        ('scheduling', '0005_appointment_patient_copy'),
     ]
 
     operations = [

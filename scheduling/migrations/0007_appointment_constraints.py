@@ -1,6 +1,6 @@
-"""Second half of 0004: the copied patient becomes required, then the two
-exclusion constraints (a separate migration, because PostgreSQL refuses to
-alter a table in the transaction that just updated its rows' foreign keys)."""
+"""After 0004-0005: the copied patient becomes required, with its foreign key
+and index, then the two exclusion constraints. A migration of its own
+(PostgreSQL refuses to alter a table in the transaction that updated its rows)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from scheduling.migrations._capacity_sql import constraints_backwards, constrain
 
 
 class Migration(migrations.Migration):
-    dependencies = [("scheduling", "0004_capacity_lanes_patient_clash")]
+    dependencies = [("scheduling", "0006_swahili_names")]
 
     operations = [
         migrations.AlterField(
