@@ -14,7 +14,11 @@ from barcode.writer import SVGWriter
 
 
 def code128_svg(value: str) -> str:
-    """An inline SVG element (no XML prolog) of ``value`` as Code 128, text under it."""
+    """An inline SVG element (no XML prolog) of ``value`` as Code 128, text under it;
+    empty when Code 128 cannot carry the value (an imported accession number with a
+    character outside ASCII): the slip then shows the number alone, never fails."""
+    if not value or not value.isascii():
+        return ""
     out = io.BytesIO()
     barcode.get("code128", value, writer=SVGWriter()).write(
         out, options={"module_width": 0.3, "module_height": 12.0, "font_size": 8, "text_distance": 4, "quiet_zone": 4}

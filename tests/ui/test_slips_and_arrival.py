@@ -154,3 +154,14 @@ def test_an_admin_issues_and_revokes_an_api_token_from_the_web_pages(admin_user:
     admin.post(f"/settings/api-tokens/{scheduler.pk}/revoke/")
     assert api.get("/api/v1/patients/").status_code == 401
     assert AuditRecord.objects.filter(object_type="authtoken.Token").count() == 2
+
+
+def test_an_accession_code_128_cannot_carry_prints_without_a_barcode(scheduler: User, appointment: Appointment) -> None:
+    from orders.models import Order
+
+    Order.objects.filter(pk=appointment.order_id).update(accession_number="ÄK-1")  # imported from another system
+    slip = browser(scheduler).get(f"/appointments/{appointment.pk}/slip/")
+    assert slip.status_code == 200
+    html = slip.content.decode()
+    assert "ÄK-1" in html
+    assert "barcode_group" not in html
