@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from scheduling.models import Appointment, Closure, OpeningHours, Station
 from scheduling.selectors import capacity_refusal, lane_booked_above
-from scheduling.services import station_update
+from scheduling.services import STATION_FIELDS, station_update
 
 
 class OpeningHoursInline(admin.TabularInline[OpeningHours, Station]):
@@ -23,17 +23,8 @@ class ClosureInline(admin.TabularInline[Closure, Station]):
 class StationAdminForm(forms.ModelForm[Station]):
     class Meta:
         model = Station
-        fields = [
-            "name",
-            "name_sw",
-            "room",
-            "modality",
-            "ae_title",
-            "ip_address",
-            "active",
-            "capacity",
-            "dicom_profile",
-        ]
+        # the fields the station service changes, in the model's order
+        fields = [f.name for f in Station._meta.fields if f.name in STATION_FIELDS]
 
     def clean_capacity(self) -> int:
         """The service's rule, as a form error instead of a crash: not fewer places than are booked."""

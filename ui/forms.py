@@ -17,16 +17,6 @@ from orders.models import Priority, Procedure
 from patients.models import BirthDatePrecision, IdentifierKind, Sex
 from scheduling.models import Station
 
-LOCAL_DATETIME_FORMATS = [
-    "%d/%m/%Y %H:%M",  # as people type it
-    "%d.%m.%Y %H:%M",
-    "%Y-%m-%dT%H:%M",  # as the calendar's slot buttons send it
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-]
-
-
 BIRTH_DATE_FORMS = [
     # (pattern, precision): day/month/year, month/year, the year alone; ISO for pasted values
     (re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$"), BirthDatePrecision.DAY),
@@ -201,7 +191,7 @@ class OrderForm(forms.Form):
 
 class BookForm(forms.Form):
     station = forms.ModelChoiceField(queryset=Station.objects.filter(active=True), widget=forms.HiddenInput)
-    starts_at = forms.DateTimeField(input_formats=LOCAL_DATETIME_FORMATS, widget=forms.HiddenInput)
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)  # DATETIME_INPUT_FORMATS (mwl_ris/formats)
     override_reason = forms.CharField(
         label=_("Reason for booking against the rules (admin)"),
         help_text=_("Outside opening hours, in a closure, or while the patient is booked elsewhere."),
@@ -225,8 +215,8 @@ class TransitionForm(forms.Form):
 
 
 class ClosureForm(forms.Form):
-    starts_at = forms.DateTimeField(label=_("From"), input_formats=LOCAL_DATETIME_FORMATS, widget=DateTimeInput())
-    ends_at = forms.DateTimeField(label=_("Until"), input_formats=LOCAL_DATETIME_FORMATS, widget=DateTimeInput())
+    starts_at = forms.DateTimeField(label=_("From"), widget=DateTimeInput())
+    ends_at = forms.DateTimeField(label=_("Until"), widget=DateTimeInput())
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
     def clean(self) -> dict[str, Any]:

@@ -8,14 +8,13 @@ databases; the refusals are 409s naming the clash.
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import functools
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 
 from mwl_ris.lib.errors import ApplicationError, Conflict
-from orders.models import Order
 from patients.services import patient_create, patient_merge
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import station_free_slots
@@ -27,6 +26,7 @@ from scheduling.services import (
     station_create,
     station_update,
 )
+from tests.concurrency import run_together
 from tests.conftest import WEEKDAY_HOURS, at, client_for, requires_postgres
 
 
@@ -97,30 +97,14 @@ def test_ten_concurrent_bookings_of_a_room_for_two_give_exactly_two_winners(
     trauma_ct: Station, make_order: Any
 ) -> None:
     orders = [make_order() for _ in range(10)]
-    barrier = threading.Barrier(len(orders))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def book(order: Order, minute: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            appointment_book(order=order, station=trauma_ct, starts_at=at(10, minute))
-            result = "booked"
-        except SlotTaken:
-            result = "conflict"
-        except Exception as exc:  # noqa: BLE001 - any other outcome fails the test below
-            result = f"error: {exc!r}"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=book, args=(order, i % 5)) for i, order in enumerate(orders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(outcomes) == ["booked"] * 2 + ["conflict"] * 8
+    outcomes = run_together(
+        [
+            functools.partial(appointment_book, order=order, station=trauma_ct, starts_at=at(10, i % 5))
+            for i, order in enumerate(orders)
+        ],
+        expected=SlotTaken,
+    )
+    assert outcomes == ["booked"] * 2 + ["conflict"] * 8
     lanes = sorted(Appointment.objects.filter(station=trauma_ct, status="active").values_list("lane", flat=True))
     assert lanes == [1, 2]
 
@@ -192,30 +176,14 @@ def test_concurrent_bookings_of_one_patient_in_different_rooms_give_one_winner(m
         for n in range(6)
     ]
     orders = [make_order(patient=patient) for _ in rooms]
-    barrier = threading.Barrier(len(rooms))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def book(order: Order, room: Station) -> None:
-        try:
-            barrier.wait(timeout=30)
-            appointment_book(order=order, station=room, starts_at=at(10))
-            result = "booked"
-        except PatientBusy as exc:
-            result = "conflict" if exc.extra.get("clashing_appointment") else f"unnamed: {exc.message}"
-        except Exception as exc:  # noqa: BLE001 - any other outcome fails the test below
-            result = f"error: {exc!r}"
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=book, args=pair) for pair in zip(orders, rooms, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(outcomes) == ["booked"] + ["conflict"] * 5
+    outcomes = run_together(
+        [
+            functools.partial(appointment_book, order=order, station=room, starts_at=at(10))
+            for order, room in zip(orders, rooms, strict=True)
+        ],
+        expected=PatientBusy,
+    )
+    assert outcomes == ["booked"] + ["conflict"] * 5
     assert Appointment.objects.filter(patient=patient, status=AppointmentStatus.ACTIVE).count() == 1
 
 
