@@ -7,6 +7,7 @@
 #   SIZES=100,10000 REPS=30 LAT_BUDGET=5 TP_SECONDS=10 CONC=8 bench/mwl_vs_peers.sh
 #   PEERS=mwl_gateway bench/mwl_vs_peers.sh   # only some servers (mwl_gateway,dcmtk,orthanc)
 #   CLIENTS=cxx SIZES=100,100000 bench/mwl_vs_peers.sh   # only the C++ client's latency
+#   CLIENTS=cxx CXX_QUERIES=Q1,Q5 SIZES=100,10000 bench/mwl_vs_peers.sh   # some queries (Q5 up to Q5_MAX_N items)
 #
 # Runs inside a private network namespace holding only loopback (wlmscpfs and
 # Orthanc cannot bind to 127.0.0.1 only); PostgreSQL is reached by its Unix socket.
@@ -60,8 +61,11 @@ qm() {
 measure() {  # label port n
     local label="$1" port="$2" n="$3" data="$WORK/data/N$3" queries="Q1,Q2,Q3,Q4,Q5"
     if [[ ",$CLIENTS," == *,cxx,* ]]; then
-        say "$label N=$n: latency with the C++ client (Q1,Q2,Q4)"
-        $PY bench/cxx_latency.py run --label "$label" --port "$port" --data "$data" --n "$n" --queries Q1,Q2,Q4 \
+        # the universal query Q5 returns every item: only up to Q5_MAX_N items
+        local cxx_queries="${CXX_QUERIES:-Q1,Q2,Q4,Q5}"
+        [ "$n" -le "${Q5_MAX_N:-10000}" ] || cxx_queries="${cxx_queries/,Q5/}"
+        say "$label N=$n: latency with the C++ client ($cxx_queries)"
+        $PY bench/cxx_latency.py run --label "$label" --port "$port" --data "$data" --n "$n" --queries "$cxx_queries" \
             --reps "$REPS" --max-seconds "$LAT_BUDGET" --json-out "$RESULTS"
         say "$label N=$n: throughput with the C++ client ($CONC clients, ${TP_SECONDS}s)"
         $PY bench/cxx_latency.py throughput --label "$label" --port "$port" --data "$data" --n "$n" --queries Q1 \
