@@ -1,7 +1,8 @@
 """Everything the gateway does around pynetdicom's internals for speed, in
 one place behind one switch (``MWL_ACCEL``, default on).
 
-On: C-FIND responses leave as one PDU each with cached command sets
+On: C-FIND responses are encoded straight to bytes (fastencode.py) and leave
+as one PDU each with cached command sets, many PDUs per socket write
 (dimse.py), association threads wait for work instead of polling
 (wakeups.py), and cached responses reuse their encoded bytes (the encode
 wrapper below). Off: the gateway uses pynetdicom's public API only, slower
@@ -23,7 +24,7 @@ from pynetdicom import service_class as pynetdicom_service_class
 from pynetdicom.transport import RequestHandler
 
 from dicom_gateway import wakeups
-from dicom_gateway.encoding import EncodedDataset
+from dicom_gateway.encoding import EncodedDataset, PreEncodedResponse
 
 logger = logging.getLogger(__name__)
 TESTED_PYNETDICOM = "3.0.4"
@@ -61,17 +62,25 @@ def request_handler(enabled: bool) -> type[RequestHandler] | None:
     return GatewayRequestHandler
 
 
+def find_writer(event: Any) -> Any:
+    """A dimse.FindWriter for this C-FIND (pending responses written many per
+    socket write), or None where pynetdicom must send them itself."""
+    from dicom_gateway.dimse import FindWriter
+
+    return FindWriter.for_event(event)
+
+
 def install_encode_cache() -> None:
     """pynetdicom has no hook for pre-encoded identifiers: its C-FIND SCP calls
     the module function service_class.encode for every response. Wrap it so
-    our EncodedDataset responses reuse their bytes; anything else is encoded
-    as before."""
+    our EncodedDataset responses reuse their bytes and PreEncodedResponses are
+    encoded by fastencode; anything else is encoded as before."""
     original = pynetdicom_service_class.encode
     if getattr(original, "mwl_cached", False):
         return
 
     def encode(ds: Any, is_implicit_vr: bool, is_little_endian: bool, deflated: bool = False) -> bytes | None:
-        if isinstance(ds, EncodedDataset):
+        if isinstance(ds, EncodedDataset | PreEncodedResponse):
             return ds.encoded((is_implicit_vr, is_little_endian, deflated), original)
         return original(ds, is_implicit_vr, is_little_endian, deflated)
 

@@ -7,7 +7,15 @@ from dicom_gateway.models import AssociationRecord, CapturedQuery, PerformedProc
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin[Profile]):
-    list_display = ["name", "charset", "name_format", "name_max_length", "max_results", "use_calling_ae_as_station"]
+    list_display = [
+        "name",
+        "charset",
+        "name_format",
+        "name_max_length",
+        "max_results",
+        "use_calling_ae_as_station",
+        "pending_status_for_unsupported_keys",
+    ]
 
 
 @admin.register(CapturedQuery)

@@ -37,6 +37,7 @@ class ProfileSerializer(serializers.ModelSerializer[Profile]):
             "max_results",
             "use_calling_ae_as_station",
             "include_code_sequences",
+            "pending_status_for_unsupported_keys",
         ]
         validators: list[Any] = []
 

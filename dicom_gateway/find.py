@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -17,7 +17,13 @@ from django.db.models import Q, QuerySet
 from pydicom.dataset import Dataset
 
 from dicom_gateway import status
-from dicom_gateway.encoding import COLUMNS, ProfileSettings, build_response
+from dicom_gateway.encoding import (
+    COLUMNS,
+    PreEncodedResponse,
+    ProfileSettings,
+    build_preencoded_response,
+    build_response,
+)
 from dicom_gateway.matching import InvalidIdentifier, ParsedQuery, parse_identifier
 from mwl_ris.lib.cache import LruCache
 from mwl_ris.lib.db import deadline
@@ -26,10 +32,11 @@ from worklist.models import SERVED_STATUSES, WorklistItem
 logger = logging.getLogger(__name__)
 
 Response = tuple[int | Dataset, Dataset | None]
+PreEncodedReply = tuple[int | Dataset, PreEncodedResponse | None]
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement ended by statement_timeout
 
 
-class ResponseCache(LruCache[tuple[Any, ...], Dataset]):
+class ResponseCache(LruCache[tuple[Any, ...], Dataset | PreEncodedResponse]):
     """Responses already built, keyed by the item's row version (pk and
     updated_at), the shape of the query (which keys, which unsupported ones)
     and the station profile. Modalities poll the same day list all day: an
@@ -37,7 +44,7 @@ class ResponseCache(LruCache[tuple[Any, ...], Dataset]):
     change to the item changes updated_at, hence the key."""
 
 
-def _response_weight(key: tuple[Any, ...], response: Dataset) -> int:
+def _response_weight(key: tuple[Any, ...], response: Dataset | PreEncodedResponse) -> int:
     """Roughly what a cached response holds: its encodings (once sent) and
     its elements as Python objects (~200 bytes each)."""
     encodings = response.__dict__.get("_encodings", {})
@@ -172,6 +179,44 @@ def find_worklist(
     """Responses to one C-FIND. ``identifier`` may be a callable that decodes
     it: with ``request_key`` (the identifier's bytes and transfer syntax) a
     request planned before is neither decoded nor parsed again."""
+    return cast(
+        Iterator[Response],
+        _responses(
+            identifier, calling_ae, profile, station_known, is_cancelled, outcome, request_key, preencoded=False
+        ),
+    )
+
+
+def find_worklist_preencoded(
+    identifier: Dataset | Callable[[], Dataset],
+    *,
+    calling_ae: str,
+    profile: ProfileSettings,
+    station_known: bool,
+    is_cancelled: Callable[[], bool] = lambda: False,
+    outcome: FindOutcome | None = None,
+    request_key: Hashable | None = None,
+) -> Iterator[PreEncodedReply]:
+    """The same responses for the accel path: PreEncodedResponses, encoded
+    without pydicom objects when pynetdicom sends them (fastencode.py)."""
+    return cast(
+        Iterator[PreEncodedReply],
+        _responses(identifier, calling_ae, profile, station_known, is_cancelled, outcome, request_key, preencoded=True),
+    )
+
+
+def _responses(
+    identifier: Dataset | Callable[[], Dataset],
+    calling_ae: str,
+    profile: ProfileSettings,
+    station_known: bool,
+    is_cancelled: Callable[[], bool],
+    outcome: FindOutcome | None,
+    request_key: Hashable | None,
+    *,
+    preencoded: bool,
+) -> Iterator[tuple[int | Dataset, Any]]:
+    build = build_preencoded_response if preencoded else build_response
     outcome = outcome or FindOutcome()
     limit = profile.max_results
     try:
@@ -219,8 +264,12 @@ def find_worklist(
             None,
         )
         return
-    pending = status.PENDING_WARNING if parsed.unsupported else status.PENDING
+    # 0xFF01: some keys are outside the model (returned empty); a profile may
+    # ask for 0xFF00 for a client that stops reading at 0xFF01.
+    warn = parsed.unsupported and not profile.pending_status_for_unsupported_keys
+    pending = status.PENDING_WARNING if warn else status.PENDING
     shape = (
+        preencoded,
         tuple(parsed.top_keys),
         tuple(parsed.sps_keys) if parsed.sps_keys is not None else None,
         tuple(parsed.unsupported),
@@ -234,7 +283,7 @@ def find_worklist(
         try:
             response = RESPONSE_CACHE.get_or_build(
                 (row["pk"], row["updated_at"], *shape),
-                partial(build_response, row, parsed, profile),
+                partial(build, row, parsed, profile),
             )
         except Exception:
             logger.exception("worklist item %s could not be encoded; skipped", row.get("pk"))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydicom.datadict import dictionary_VR
+
 SPS_SEQUENCE = "ScheduledProcedureStepSequence"
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 MWL_FIND_SOP_CLASS = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model - FIND
@@ -16,52 +18,127 @@ MWL_FIND_SOP_CLASS = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information M
 class Key:
     keyword: str
     vr: str
-    column: str | None  # WorklistItem field; None: known attribute we hold no value for (returned empty)
+    # The WorklistItem field it is served and matched from. None: served from
+    # the item's ``attributes`` (what the RIS or an imported file holds for it),
+    # else empty (Type 2), and not matched.
+    column: str | None
     matchable: bool = True  # False: return key only (matching on it is ignored, as PS3.4 allows for optional keys)
 
 
-def _keys(*keys: Key) -> dict[str, Key]:
-    return {k.keyword: k for k in keys}
+def _keys(*keys: Key | str) -> dict[str, Key]:
+    """Keys given as a Key, or as a bare keyword: a return key served from the
+    item's attributes, with the VR of the data dictionary."""
+    table: dict[str, Key] = {}
+    for key in keys:
+        if isinstance(key, str):
+            key = Key(key, dictionary_VR(key), None, matchable=False)
+        table[key.keyword] = key
+    return table
 
 
+# Every return key of the Modality Worklist Information Model: PS3.4 Table K.6-1
+# and the attributes of the modules it draws on (PS3.3 C.2 Patient
+# Identification, Demographic and Medical; C.3 Visit Identification, Status,
+# Relationship and Admission; C.4 Imaging Service Request, Requested Procedure,
+# Scheduled Procedure Step). Study Description and Study ID are not in the
+# table; they are answered (empty unless an imported item held them) because
+# common worklist clients ask for them (DCMTK wlmscpfs answers the first too).
 TOP_LEVEL = _keys(
-    # Patient identification / demographics
+    # Patient identification
     Key("PatientName", "PN", "patient_name"),
     Key("PatientID", "LO", "patient_id"),
     Key("IssuerOfPatientID", "LO", "issuer_of_patient_id"),
+    "IssuerOfPatientIDQualifiersSequence",
+    "OtherPatientIDsSequence",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "MedicalRecordLocator",
+    # Patient demographic
     Key("PatientBirthDate", "DA", "patient_birth_date"),
+    "PatientBirthTime",
     Key("PatientSex", "CS", "patient_sex"),
-    # Imaging service request / requested procedure
-    Key("AccessionNumber", "SH", "accession_number"),
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "CountryOfResidence",
+    "RegionOfResidence",
+    "EthnicGroup",
+    "Occupation",
+    "MilitaryRank",
+    "PatientReligiousPreference",
+    "PatientPrimaryLanguageCodeSequence",
+    "PatientComments",
+    "PatientSpeciesDescription",
+    "PatientBreedDescription",
+    "PatientSexNeutered",
+    "ResponsiblePerson",
+    "ResponsiblePersonRole",
+    # Patient medical
+    "MedicalAlerts",
+    "Allergies",
+    "SmokingStatus",
+    "AdditionalPatientHistory",
+    "PregnancyStatus",
+    "LastMenstrualDate",
+    "PatientState",
+    "SpecialNeeds",
+    "ConfidentialityConstraintOnPatientDataDescription",
+    # Visit identification, status, relationship, admission
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionCodeSequence",
+    "InstitutionalDepartmentName",
+    "AdmissionID",
+    "IssuerOfAdmissionIDSequence",
+    "VisitStatusID",
+    "CurrentPatientLocation",
+    "PatientInstitutionResidence",
+    "VisitComments",
+    "ReferencedPatientSequence",
     Key("ReferringPhysicianName", "PN", "referring_physician_name"),
-    Key("RequestingPhysician", "PN", "referring_physician_name"),
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "AdmittingDiagnosesDescription",
+    "AdmittingDiagnosesCodeSequence",
+    "AdmittingDate",
+    "AdmittingTime",
+    "RouteOfAdmissions",
+    # Imaging service request
+    Key("AccessionNumber", "SH", "accession_number"),
+    "IssuerOfAccessionNumberSequence",
+    Key("RequestingPhysician", "PN", "requesting_physician_name"),
+    "RequestingService",
+    Key("PlacerOrderNumberImagingServiceRequest", "LO", "placer_order_number"),
+    Key("FillerOrderNumberImagingServiceRequest", "LO", "filler_order_number"),
+    "ImagingServiceRequestComments",
+    "IssueDateOfImagingServiceRequest",
+    "IssueTimeOfImagingServiceRequest",
+    "OrderEnteredBy",
+    "OrderEntererLocation",
+    "OrderCallbackPhoneNumber",
+    # Requested procedure
     Key("StudyInstanceUID", "UI", "study_instance_uid"),
     Key("RequestedProcedureID", "SH", "requested_procedure_id"),
     Key("RequestedProcedureDescription", "LO", "requested_procedure_description"),
-    Key("RequestedProcedurePriority", "CS", "requested_procedure_priority"),
-    Key("ReasonForTheRequestedProcedure", "LO", "reason_for_requested_procedure"),
-    Key("PlacerOrderNumberImagingServiceRequest", "LO", "placer_order_number"),
-    Key("FillerOrderNumberImagingServiceRequest", "LO", "filler_order_number"),
     Key("RequestedProcedureCodeSequence", "SQ", None, matchable=False),
-    # Attributes of the IOD we hold no value for: returned empty (Type 2), not matched.
-    Key("ReferencedStudySequence", "SQ", None, matchable=False),
-    Key("ReferencedPatientSequence", "SQ", None, matchable=False),
-    Key("OtherPatientIDsSequence", "SQ", None, matchable=False),
-    Key("PatientWeight", "DS", None, matchable=False),
-    Key("PatientSize", "DS", None, matchable=False),
-    Key("MedicalAlerts", "LO", None, matchable=False),
-    Key("Allergies", "LO", None, matchable=False),
-    Key("PregnancyStatus", "US", None, matchable=False),
-    Key("AdditionalPatientHistory", "LT", None, matchable=False),
-    Key("ConfidentialityConstraintOnPatientDataDescription", "LO", None, matchable=False),
-    Key("AdmissionID", "LO", None, matchable=False),
-    Key("CurrentPatientLocation", "LO", None, matchable=False),
-    Key("PatientState", "LO", None, matchable=False),
-    Key("RequestedProcedureComments", "LT", None, matchable=False),
-    Key("ImagingServiceRequestComments", "LT", None, matchable=False),
-    Key("NamesOfIntendedRecipientsOfResults", "PN", None, matchable=False),
-    Key("StudyDate", "DA", None, matchable=False),
-    Key("StudyTime", "TM", None, matchable=False),
+    Key("RequestedProcedurePriority", "SH", "requested_procedure_priority"),
+    Key("ReasonForTheRequestedProcedure", "LO", "reason_for_requested_procedure"),
+    "ReasonForRequestedProcedureCodeSequence",
+    "RequestedProcedureComments",
+    "RequestedProcedureLocation",
+    "PatientTransportArrangements",
+    "ConfidentialityCode",
+    "ReportingPriority",
+    "NamesOfIntendedRecipientsOfResults",
+    "IntendedRecipientsOfResultsIdentificationSequence",
+    "ReferencedStudySequence",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "StudyID",
 )
 
 SPS_LEVEL = _keys(
@@ -70,6 +147,7 @@ SPS_LEVEL = _keys(
     Key("ScheduledProcedureStepStartTime", "TM", "sps_start_time"),
     Key("Modality", "CS", "modality"),
     Key("ScheduledPerformingPhysicianName", "PN", "performing_physician_name"),
+    "ScheduledPerformingPhysicianIdentificationSequence",
     Key("ScheduledProcedureStepDescription", "LO", "sps_description"),
     Key("ScheduledProcedureStepID", "SH", "sps_id"),
     Key("ScheduledStationName", "SH", "station_name"),
@@ -78,9 +156,22 @@ SPS_LEVEL = _keys(
     Key("ScheduledProcedureStepEndDate", "DA", None, matchable=False),
     Key("ScheduledProcedureStepEndTime", "TM", None, matchable=False),
     Key("ScheduledProtocolCodeSequence", "SQ", None, matchable=False),
-    Key("PreMedication", "LO", None, matchable=False),
-    Key("RequestedContrastAgent", "LO", None, matchable=False),
-    Key("CommentsOnTheScheduledProcedureStep", "LT", None, matchable=False),
+    "PreMedication",
+    "RequestedContrastAgent",
+    "CommentsOnTheScheduledProcedureStep",
+    "AnatomicalOrientationType",
+)
+
+# Keys without a column whose value is built from columns when the item's
+# attributes hold none: the code sequences from the procedure's codes, the end
+# of the step from the booking (encoding.py).
+BUILT_KEYS = frozenset(
+    {
+        "RequestedProcedureCodeSequence",
+        "ScheduledProtocolCodeSequence",
+        "ScheduledProcedureStepEndDate",
+        "ScheduledProcedureStepEndTime",
+    }
 )
 
 # Attributes that describe the query itself, not the items.

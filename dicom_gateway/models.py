@@ -48,6 +48,14 @@ class Profile(models.Model):
     include_code_sequences = models.BooleanField(
         _("return requested code sequences (procedure and protocol codes)"), default=True
     )
+    # A quirk for clients that stop reading at the first 0xFF01 (dcmjs-dimse's
+    # worklist query does): answer Pending 0xFF00 even when the query holds
+    # keys outside the Modality Worklist model. Off by default; PS3.4 wants 0xFF01.
+    pending_status_for_unsupported_keys = models.BooleanField(
+        _("answer 0xFF00 instead of 0xFF01 when the query has keys outside the worklist model"),
+        default=False,
+        help_text=_("Only for a modality that stops reading its worklist at the first 0xFF01 response."),
+    )
 
     class Meta:
         verbose_name = _("modality profile")

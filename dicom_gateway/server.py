@@ -31,7 +31,7 @@ from audit.models import Interface
 from dicom_gateway import accel, status
 from dicom_gateway.admission import Admission, Limits, await_associate_request
 from dicom_gateway.encoding import ProfileSettings
-from dicom_gateway.find import FindOutcome, Response, find_worklist
+from dicom_gateway.find import FindOutcome, PreEncodedReply, Response, find_worklist, find_worklist_preencoded
 from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
 from dicom_gateway.matching import InvalidIdentifier
 from dicom_gateway.models import AssociationOutcome
@@ -396,7 +396,7 @@ class Gateway:
         logger.info("C-ECHO peer=%s calling_ae=%s", _peer(event), event.assoc.requestor.ae_title.strip())
         return status.SUCCESS
 
-    def handle_find(self, event: Any) -> Iterator[Response]:
+    def handle_find(self, event: Any) -> Iterator[Response | PreEncodedReply]:
         """The C-FIND responses; the query is journalled (recorder.py) before its
         final response goes out, whatever the outcome."""
         started = time.perf_counter()
@@ -412,22 +412,38 @@ class Gateway:
         )
         close_old_connections()
         finished = False
+        writer = accel.find_writer(event) if self.accelerated else None
+        is_cancelled = cancel_check(event)
         try:
-            for response in find_worklist(
+            find = find_worklist_preencoded if self.accelerated else find_worklist
+            for response in find(
                 partial(_decoded_identifier, event),
                 calling_ae=calling,
                 profile=profile,
                 station_known=caller is not None,
-                is_cancelled=cancel_check(event),
+                is_cancelled=is_cancelled,
                 outcome=outcome,
                 request_key=(raw_identifier, transfer_syntax),
             ):
                 code = response[0] if isinstance(response[0], int) else int(response[0].Status)
                 if code not in (status.PENDING, status.PENDING_WARNING):
+                    if writer is not None and code == status.CANCELLED:
+                        outcome.matches -= writer.discard()
                     finished = True  # a failure or cancel: pynetdicom sends it and asks for nothing more
                     finish()
+                elif writer is not None and writer.add(code, response[1]):
+                    continue  # written by the association's thread (dimse.FindWriter)
                 yield response
+            if writer is not None and writer.buffered and event.is_cancelled:
+                # cancelled while the last responses were still in the buffer
+                outcome.matches -= writer.discard()
+                outcome.status = status.CANCELLED
+                finished = True
+                finish()
+                yield status.CANCELLED, None
         finally:
+            # Pending responses still in the writer go out with the final one
+            # (dimse.GatewayDIMSE.send_msg), in one write.
             if not finished:
                 finish()  # after the last match: before pynetdicom sends the final success
 

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from audit.services import audit_record
 from facility.models import LOGO_MAX_BYTES, LOGO_TYPES, Facility
 from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
+from worklist.services import worklist_items_sync_facility
 
 FIELDS = ("name", "department", "department_sw", "address", "phone", "email")
 
@@ -51,6 +52,8 @@ def facility_update(*, logo: bytes | None = None, remove_logo: bool = False, **f
         facility.logo, facility.logo_content_type = None, ""
     full_clean_or_raise(facility)
     facility.save()
+    if any(before[name] != getattr(facility, name) for name in ("name", "department", "address")):
+        worklist_items_sync_facility()  # the worklist serves them as Institution Name, Address, Department
     after = {name: getattr(facility, name) for name in FIELDS}
     audit_record(
         "update",

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from accounts.roles import Action, user_can
 from mwl_ris.lib.errors import PermissionRefused
 from orders.lifecycle import ExamStatus, allowed_transitions
-from orders.models import Modality, Order, Priority, Procedure
+from orders.models import Modality, Order, PregnancyStatus, Priority, Procedure
 from orders.selectors import order_list, order_unscheduled_list, procedure_list
 from orders.services import PROCEDURE_FIELDS, order_create, order_update, procedure_create, procedure_update
 from patients.models import Patient
@@ -87,7 +87,10 @@ class OrderOutputSerializer(serializers.ModelSerializer[Order]):
             "study_instance_uid",
             "priority",
             "referring_physician",
+            "scheduled_performing_physician",
             "reason",
+            "comments",
+            "pregnancy_status",
             "status",
             "status_reason",
             "arrived_at",
@@ -109,6 +112,11 @@ class OrderInputSerializer(serializers.Serializer[dict[str, Any]]):
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.ROUTINE)
     referring_physician = serializers.CharField(max_length=64, required=False, allow_blank=True)
     reason = serializers.CharField(required=False, allow_blank=True)
+    comments = serializers.CharField(required=False, allow_blank=True, help_text="For the technologist.")
+    pregnancy_status = serializers.ChoiceField(
+        choices=PregnancyStatus.choices, required=False, allow_null=True, help_text="DICOM Pregnancy Status."
+    )
+    scheduled_performing_physician = serializers.CharField(max_length=64, required=False, allow_blank=True)
     placer_order_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
     filler_order_number = serializers.CharField(max_length=64, required=False, allow_blank=True)
 

@@ -83,6 +83,15 @@ class Priority(models.TextChoices):
         return {"routine": "ROUTINE", "urgent": "HIGH", "stat": "STAT"}[self.value]
 
 
+class PregnancyStatus(models.IntegerChoices):
+    """Pregnancy Status (0010,21C0) enumerated values."""
+
+    NOT_PREGNANT = 1, _("not pregnant")
+    POSSIBLY_PREGNANT = 2, _("possibly pregnant")
+    DEFINITELY_PREGNANT = 3, _("definitely pregnant")
+    UNKNOWN = 4, _("unknown")
+
+
 class Order(models.Model):
     """An imaging order: one requested procedure for one patient."""
 
@@ -94,7 +103,9 @@ class Order(models.Model):
     filler_order_number = models.CharField(
         _("filler order number"), max_length=64, blank=True, validators=[validate_lo]
     )
-    accession_number = models.CharField(_("accession number"), max_length=16, unique=True, validators=[validate_sh])
+    # Unique when given. Empty only for an order imported from a worklist file
+    # that had none (Type 2 in the worklist: the modality is served it empty).
+    accession_number = models.CharField(_("accession number"), max_length=16, blank=True, validators=[validate_sh])
     study_instance_uid = models.CharField(
         _("study instance UID"), max_length=64, unique=True, validators=[validate_uid]
     )
@@ -115,6 +126,19 @@ class Order(models.Model):
     priority = models.CharField(_("priority"), max_length=8, choices=Priority.choices, default=Priority.ROUTINE)
     referring_physician = models.CharField(_("referring physician"), max_length=64, blank=True)
     reason = models.TextField(_("reason / clinical indication"), blank=True)
+    comments = models.TextField(
+        _("comments for the technologist"), blank=True, help_text=_("Served as Requested Procedure Comments.")
+    )
+    pregnancy_status = models.PositiveSmallIntegerField(
+        _("pregnancy status"), choices=PregnancyStatus.choices, null=True, blank=True
+    )
+    scheduled_performing_physician = models.CharField(
+        _("scheduled performing physician"), max_length=64, blank=True, help_text=_("Radiologist or technologist.")
+    )
+    # Worklist attributes of an imported item that the RIS has no field for
+    # (dicom_gateway.importing), served as imported: {"top": {keyword: value},
+    # "sps": {keyword: value}} in the form worklist.attributes reads.
+    imported_attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
     # The last step, so that a mis-tap can be undone (scheduling.services.exam_step_undo).
@@ -139,6 +163,11 @@ class Order(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             # HL7 placer numbers identify an order; the same one twice is a duplicate order
+            models.UniqueConstraint(
+                fields=["accession_number"],
+                condition=~Q(accession_number=""),
+                name="order_accession_number_unique",
+            ),
             models.UniqueConstraint(
                 fields=["placer_order_number"],
                 condition=~Q(placer_order_number=""),

@@ -31,7 +31,17 @@ PROCEDURE_FIELDS = (
     "active",
 )
 ORDER_EDITABLE_FIELDS = frozenset(
-    {"procedure", "priority", "referring_physician", "reason", "placer_order_number", "filler_order_number"}
+    {
+        "procedure",
+        "priority",
+        "referring_physician",
+        "scheduled_performing_physician",
+        "reason",
+        "comments",
+        "pregnancy_status",
+        "placer_order_number",
+        "filler_order_number",
+    }
 )
 
 
@@ -65,6 +75,9 @@ def order_create(
     priority: str = Priority.ROUTINE,
     referring_physician: str = "",
     reason: str = "",
+    comments: str = "",
+    pregnancy_status: int | None = None,
+    scheduled_performing_physician: str = "",
     placer_order_number: str = "",
     filler_order_number: str = "",
     created_by: Any = None,
@@ -94,6 +107,9 @@ def order_create(
         priority=priority,
         referring_physician=referring_physician,
         reason=reason,
+        comments=comments,
+        pregnancy_status=pregnancy_status,
+        scheduled_performing_physician=scheduled_performing_physician,
         placer_order_number=placer_order_number,
         filler_order_number=filler_order_number or accession,
         accession_number=accession,

@@ -40,7 +40,13 @@ class PatientOutputSerializer(serializers.ModelSerializer[Patient]):
             "family_name",
             "given_name",
             "middle_name",
+            "name_prefix",
+            "name_suffix",
+            "ideographic_name",
+            "phonetic_name",
             "dicom_name",
+            "medical_alerts",
+            "allergies",
             "birth_date",
             "birth_date_precision",
             "sex",
@@ -63,7 +69,12 @@ class PatientInputSerializer(serializers.Serializer[dict[str, Any]]):
     family_name = serializers.CharField(max_length=64)
     given_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
     middle_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    name_prefix = serializers.CharField(max_length=64, required=False, allow_blank=True, help_text="Dr, Mrs…")
+    name_suffix = serializers.CharField(max_length=64, required=False, allow_blank=True)
     ideographic_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    phonetic_name = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    medical_alerts = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    allergies = serializers.CharField(max_length=64, required=False, allow_blank=True)
     birth_date = serializers.DateField(required=False, allow_null=True)
     birth_date_precision = serializers.ChoiceField(choices=BirthDatePrecision.choices, required=False)
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True)

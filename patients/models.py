@@ -84,11 +84,34 @@ class Patient(models.Model):
     family_name = models.CharField(_("family name"), max_length=64)
     given_name = models.CharField(_("given name"), max_length=64, blank=True)
     middle_name = models.CharField(_("middle name"), max_length=64, blank=True)
+    name_prefix = models.CharField(_("name prefix (title)"), max_length=64, blank=True, help_text=_("Dr, Mrs, Sr…"))
+    name_suffix = models.CharField(_("name suffix"), max_length=64, blank=True, help_text=_("Jr, III…"))
     ideographic_name = models.CharField(
         _("name in ideographic characters"),
         max_length=64,
         blank=True,
         help_text=_("DICOM second name group, e.g. 李^磊 for LI^Lei (Family^Given)."),
+    )
+    phonetic_name = models.CharField(
+        _("name in phonetic characters"),
+        max_length=64,
+        blank=True,
+        help_text=_("DICOM third name group (Family^Given^Middle^Prefix^Suffix)."),
+    )
+    # Patient Medical module (PS3.3 C.2.4): what the modality shows the technologist.
+    medical_alerts = models.CharField(
+        _("medical alerts"),
+        max_length=64,
+        blank=True,
+        validators=[validate_lo],
+        help_text=_("Conditions the technologist must know: pacemaker, diabetic, infectious…"),
+    )
+    allergies = models.CharField(
+        _("allergies"),
+        max_length=64,
+        blank=True,
+        validators=[validate_lo],
+        help_text=_("Contrast or other allergies."),
     )
     # Normalised "family given middle" (case/accent folded): the search column.
     name_search = models.CharField(max_length=200, editable=False, db_index=True)
@@ -139,7 +162,8 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.given_name, self.middle_name, self.family_name.upper()) if p)
+        parts = (self.name_prefix, self.given_name, self.middle_name, self.family_name.upper(), self.name_suffix)
+        return " ".join(p for p in parts if p)
 
     @property
     def birth_date_display(self) -> str:
@@ -155,10 +179,18 @@ class Patient(models.Model):
 
     @property
     def dicom_name(self) -> str:
-        """PN value: Family^Given^Middle, then =Ideographic when known."""
-        alphabetic = person_name(self.family_name, self.given_name, self.middle_name)
-        ideographic = "^".join(p.replace("=", " ").replace("\\", " ").strip() for p in self.ideographic_name.split("^"))
-        return f"{alphabetic}={ideographic.rstrip('^')}" if ideographic.strip("^ ") else alphabetic
+        """PN value: Family^Given^Middle^Prefix^Suffix, then =Ideographic and
+        =Phonetic when known (PS3.5 6.2.1; empty trailing parts left out)."""
+        alphabetic = person_name(
+            self.family_name, self.given_name, self.middle_name, self.name_prefix, self.name_suffix
+        )
+        groups = [alphabetic]
+        for group in (self.ideographic_name, self.phonetic_name):
+            cleaned = "^".join(p.replace("=", " ").replace("\\", " ").strip() for p in group.split("^"))
+            groups.append(cleaned.rstrip("^") if cleaned.strip("^ ") else "")
+        while len(groups) > 1 and not groups[-1]:
+            groups.pop()
+        return "=".join(groups)
 
     def refresh_search_fields(self) -> None:
         self.name_search = normalise_for_search(" ".join((self.family_name, self.given_name, self.middle_name)))

@@ -36,6 +36,11 @@ PATIENT_FIELDS = frozenset(
         "given_name",
         "middle_name",
         "ideographic_name",
+        "phonetic_name",
+        "name_prefix",
+        "name_suffix",
+        "medical_alerts",
+        "allergies",
         "birth_date",
         "birth_date_precision",
         "sex",
@@ -56,7 +61,8 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ApplicationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
     cleaned = dict(fields)
-    for name in ("family_name", "given_name", "middle_name", "ideographic_name", "patient_id", "issuer"):
+    texts = ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix", "ideographic_name")
+    for name in (*texts, "phonetic_name", "medical_alerts", "allergies", "patient_id", "issuer"):
         if name in cleaned and cleaned[name] is not None:
             cleaned[name] = " ".join(str(cleaned[name]).split())
     if "phone" in cleaned:

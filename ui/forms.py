@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.errors import ApplicationError
 from mwl_ris.lib.validation import FieldErrors
-from orders.models import Priority, Procedure
+from orders.models import PregnancyStatus, Priority, Procedure
 from patients.models import BirthDatePrecision, IdentifierKind, Sex
 from scheduling.models import Station
 
@@ -145,6 +145,18 @@ class PatientForm(forms.Form):
         help_text=_("Leave empty to generate one."),
     )
     address = forms.CharField(label=_("Address"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    allergies = forms.CharField(
+        label=_("Allergies"),
+        max_length=64,
+        required=False,
+        help_text=_("Contrast or other allergies; the scanner shows them to the technologist."),
+    )
+    medical_alerts = forms.CharField(
+        label=_("Medical alerts"),
+        max_length=64,
+        required=False,
+        help_text=_("Pacemaker, diabetic, infectious…"),
+    )
     language = forms.ChoiceField(
         label=_("Preferred language"), choices=[("sw", _("Swahili")), ("en", _("English"))], initial="sw"
     )
@@ -169,7 +181,17 @@ class PatientEditForm(PatientForm):
     @classmethod
     def initial_for(cls, patient: Any) -> dict[str, Any]:
         nhif = next((i.value for i in patient.identifiers.all() if i.kind == IdentifierKind.NHIF), "")
-        names = ("family_name", "given_name", "middle_name", "sex", "phone", "address", "language")
+        names = (
+            "family_name",
+            "given_name",
+            "middle_name",
+            "sex",
+            "phone",
+            "address",
+            "allergies",
+            "medical_alerts",
+            "language",
+        )
         return {
             **{n: getattr(patient, n) for n in names},
             "birth_date": BirthDateField.shown(patient.birth_date, patient.birth_date_precision),
@@ -187,6 +209,16 @@ class OrderForm(forms.Form):
     priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices, initial=Priority.ROUTINE)
     referring_physician = forms.CharField(label=_("Referring doctor"), max_length=64, required=False)
     reason = forms.CharField(label=_("Clinical indication"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    pregnancy_status = forms.TypedChoiceField(
+        label=_("Pregnancy status"),
+        choices=[("", _("not recorded")), *PregnancyStatus.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    comments = forms.CharField(
+        label=_("Comments for the technologist"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class BookForm(forms.Form):

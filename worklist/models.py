@@ -32,7 +32,7 @@ class WorklistItem(models.Model):
     patient_record = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
 
     # Patient (Patient Identification / Demographic modules)
-    patient_name = models.CharField(max_length=200)  # PN, Family^Given^Middle
+    patient_name = models.CharField(max_length=200)  # PN, all five components in up to three groups
     patient_name_search = models.CharField(max_length=200)  # normalised, see lib.dicom
     patient_id = models.CharField(max_length=64)  # LO
     issuer_of_patient_id = models.CharField(max_length=64, blank=True)  # LO
@@ -40,7 +40,7 @@ class WorklistItem(models.Model):
     patient_sex = models.CharField(max_length=1, blank=True)  # CS M/F/O
 
     # Imaging Service Request / Requested Procedure
-    accession_number = models.CharField(max_length=16, unique=True)  # SH
+    accession_number = models.CharField(max_length=16, blank=True)  # SH, Type 2: empty for some imported items
     study_instance_uid = models.CharField(max_length=64, unique=True)  # UI
     requested_procedure_id = models.CharField(max_length=16)  # SH
     requested_procedure_description = models.CharField(max_length=64)  # LO
@@ -48,7 +48,8 @@ class WorklistItem(models.Model):
     requested_procedure_coding_scheme = models.CharField(max_length=16)  # SH
     requested_procedure_code_meaning = models.CharField(max_length=64)  # LO
     requested_procedure_priority = models.CharField(max_length=8)  # CS
-    referring_physician_name = models.CharField(max_length=64, blank=True)  # PN
+    referring_physician_name = models.CharField(max_length=200, blank=True)  # PN
+    requesting_physician_name = models.CharField(max_length=200, blank=True)  # PN
     reason_for_requested_procedure = models.CharField(max_length=64, blank=True)  # LO
     placer_order_number = models.CharField(max_length=64, blank=True)  # LO
     filler_order_number = models.CharField(max_length=64, blank=True)  # LO
@@ -66,11 +67,15 @@ class WorklistItem(models.Model):
     other_station_ae_titles = models.CharField(max_length=200, blank=True, default="")
     station_name = models.CharField(max_length=16)  # SH
     sps_location = models.CharField(max_length=16, blank=True)  # SH
-    performing_physician_name = models.CharField(max_length=64, blank=True)  # PN
+    performing_physician_name = models.CharField(max_length=200, blank=True)  # PN
     protocol_code_value = models.CharField(max_length=16, blank=True)  # SH
     protocol_coding_scheme = models.CharField(max_length=16, blank=True)  # SH
     protocol_code_meaning = models.CharField(max_length=64, blank=True)  # LO
     sps_status = models.CharField(max_length=16, choices=SpsStatus.choices)  # CS
+    # Every other attribute of the model with a value, keyword -> value
+    # (worklist.attributes): from the RIS (allergies, comments, pregnancy
+    # status…) and kept from an imported item. Served when asked, not matched.
+    attributes = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -79,6 +84,11 @@ class WorklistItem(models.Model):
         verbose_name = _("worklist item")
         verbose_name_plural = _("worklist items")
         ordering = ["sps_start", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["accession_number"], condition=~models.Q(accession_number=""), name="wl_accession_unique"
+            ),
+        ]
         indexes = [
             # C-FIND day list: Scheduled Station AE Title = X and SPS Start Date in a range
             models.Index(fields=["station_ae_title", "sps_start_date", "sps_start_time"], name="wl_ae_date_idx"),

@@ -4,10 +4,12 @@ the services that change those, inside their transaction (never by signals)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from facility.models import Facility
 from mwl_ris.lib.dicom import (
     normalise_for_search,
     person_name_from_text,
@@ -46,10 +48,80 @@ def _patient_columns(patient: Patient) -> dict[str, object]:
     }
 
 
-def _item_columns(order: Order, appointment: Appointment) -> dict[str, object]:
+def _age(birth: dt.date | None, on: dt.date) -> str:
+    """Patient's Age (AS) on the day of the exam: 045Y, 018M, 021D."""
+    if birth is None or birth > on:
+        return ""
+    months = (on.year - birth.year) * 12 + on.month - birth.month - (on.day < birth.day)
+    if months >= 24:
+        return f"{min(months // 12, 999):03d}Y"
+    if months >= 1:
+        return f"{months:03d}M"
+    return f"{(on - birth).days:03d}D"
+
+
+def _attributes(order: Order, appointment: Appointment, facility: Facility) -> dict[str, Any]:
+    """The item's values for keys without a column (keyword -> str, int or a
+    list of items; see dicom_gateway.attributes): an imported item's attributes
+    as imported, then what the RIS records, which wins where it has a value."""
+    patient = order.patient
+    imported = order.imported_attributes or {}
+    values: dict[str, Any] = {**imported.get("top", {}), **imported.get("sps", {})}
+    if imported.get("procedure") != order.procedure_id:  # the order's procedure was changed since the import
+        values.pop("RequestedProcedureCodeSequence", None)
+        values.pop("ScheduledProtocolCodeSequence", None)
+    created = timezone.localtime(order.created_at) if order.created_at else None
+    other_ids = [
+        {"PatientID": i.value, "IssuerOfPatientID": i.issuer or i.get_kind_display()[:64], "TypeOfPatientID": "TEXT"}
+        for i in patient.identifiers.all()
+    ]
+    from_patient: dict[str, Any] = {
+        "MedicalAlerts": patient.medical_alerts,
+        "Allergies": patient.allergies,
+        "PatientAddress": " ".join(patient.address.split())[:64],
+        "PatientTelephoneNumbers": patient.phone,
+        "PatientAge": _age(patient.birth_date, timezone.localtime(appointment.starts_at).date()),
+        "OtherPatientIDsSequence": other_ids,
+    }
+    from_order: dict[str, Any] = {
+        "PregnancyStatus": order.pregnancy_status,
+        "RequestedProcedureComments": order.comments.strip()[:10240],
+        "IssueDateOfImagingServiceRequest": f"{created:%Y%m%d}" if created else "",
+        "IssueTimeOfImagingServiceRequest": f"{created:%H%M%S}" if created else "",
+    }
+    from_facility: dict[str, Any] = {
+        "InstitutionName": facility.name[:64],
+        "InstitutionalDepartmentName": facility.department[:64],
+        "InstitutionAddress": facility.address.strip()[:1024],
+    }
+    # An imported item's own values are served until the record the RIS keeps
+    # them in is changed after the import (then the RIS's values are the news).
+    imported_at = order.created_at if imported else None
+
+    def changed_since_import(updated_at: dt.datetime | None) -> bool:
+        return imported_at is None or updated_at is None or updated_at > imported_at
+
+    for known, changed in (
+        (from_patient, changed_since_import(patient.updated_at)),
+        (from_order, True),
+        (from_facility, changed_since_import(facility.updated_at)),
+    ):
+        for keyword, value in known.items():
+            if value not in ("", None, []) and (changed or keyword not in values):
+                values[keyword] = value
+    return values
+
+
+def _item_columns(order: Order, appointment: Appointment, facility: Facility) -> dict[str, object]:
     procedure = order.procedure
     station = appointment.station
     local_start = timezone.localtime(appointment.starts_at)
+    imported = order.imported_attributes or {}
+    top, sps = imported.get("top", {}), imported.get("sps", {})
+    # An imported item's own texts, while it keeps the procedure and the station it was imported with.
+    as_imported = imported.get("procedure") == order.procedure_id
+    at_imported_station = imported.get("station") == station.ae_title
+    referring = person_name_from_text(order.referring_physician)
     return {
         **_patient_columns(order.patient),
         "appointment": appointment,
@@ -57,31 +129,38 @@ def _item_columns(order: Order, appointment: Appointment) -> dict[str, object]:
         "accession_number": order.accession_number,
         "study_instance_uid": order.study_instance_uid,
         "requested_procedure_id": order.requested_procedure_id,
-        "requested_procedure_description": procedure.name[:64],
+        "requested_procedure_description": (as_imported and top.get("RequestedProcedureDescription"))
+        or procedure.name[:64],
         "requested_procedure_code_value": procedure.code,
         "requested_procedure_coding_scheme": procedure.coding_scheme,
         "requested_procedure_code_meaning": procedure.name[:64],
-        "requested_procedure_priority": Priority(order.priority).dicom,
-        "referring_physician_name": person_name_from_text(order.referring_physician)[:64],
+        "requested_procedure_priority": (
+            imported.get("priority") == order.priority and top.get("RequestedProcedurePriority")
+        )
+        or Priority(order.priority).dicom,
+        "referring_physician_name": referring,
+        "requesting_physician_name": top.get("RequestingPhysician") or referring,
         "reason_for_requested_procedure": " ".join(order.reason.split())[:64],
         "placer_order_number": order.placer_order_number,
         "filler_order_number": order.filler_order_number,
         # One requested procedure = one scheduled step; its ID is the requested procedure's.
         "sps_id": order.scheduled_procedure_step_id or order.requested_procedure_id,
-        "sps_description": procedure.name[:64],
+        "sps_description": (as_imported and sps.get("ScheduledProcedureStepDescription")) or procedure.name[:64],
         "sps_start": appointment.starts_at,
         "sps_start_date": local_start.date(),
         "sps_start_time": local_start.time().replace(tzinfo=None),
         "sps_end": appointment.ends_at,
-        "modality": procedure.modality,
+        "modality": (as_imported and sps.get("Modality")) or procedure.modality,
         "station_ae_title": station.ae_title,
         "other_station_ae_titles": f"\\{order.extra_station_ae_titles}\\" if order.extra_station_ae_titles else "",
-        "station_name": station.name[:16],
-        "sps_location": station.room[:16],
+        "station_name": (at_imported_station and sps.get("ScheduledStationName")) or station.name[:16],
+        "sps_location": (at_imported_station and sps.get("ScheduledProcedureStepLocation")) or station.room[:16],
         "protocol_code_value": procedure.protocol_code,
         "protocol_coding_scheme": procedure.coding_scheme if procedure.protocol_code else "",
         "protocol_code_meaning": procedure.name[:64] if procedure.protocol_code else "",
+        "performing_physician_name": person_name_from_text(order.scheduled_performing_physician),
         "sps_status": SPS_STATUS_FOR_EXAM[order.status],
+        "attributes": _attributes(order, appointment, facility),
     }
 
 
@@ -89,10 +168,9 @@ def worklist_item_validate(item: WorklistItem) -> None:
     """Every Type 1 key valued and every value valid for its VR: checked when
     the item is written so the gateway never serves an incomplete item."""
     problems: dict[str, str] = {}
-    required = (
+    required = (  # Accession Number is Type 2: an imported item may have none
         "patient_name",
         "patient_id",
-        "accession_number",
         "study_instance_uid",
         "requested_procedure_id",
         "requested_procedure_description",
@@ -135,7 +213,8 @@ def worklist_item_sync(*, order: Order) -> WorklistItem | None:
     if appointment is None or order.status not in SPS_STATUS_FOR_EXAM:
         WorklistItem.objects.filter(order=order).delete()
         return None
-    columns = _item_columns(order, appointment)
+    facility = Facility.objects.filter(pk=1).first() or Facility()
+    columns = _item_columns(order, appointment, facility)
     item = WorklistItem.objects.filter(order=order).first() or WorklistItem(order=order)
     for name, value in columns.items():
         setattr(item, name, value)
@@ -145,11 +224,20 @@ def worklist_item_sync(*, order: Order) -> WorklistItem | None:
 
 
 def worklist_items_sync_patient(*, patient: Patient) -> int:
-    """After a patient's demographics changed or orders moved to them in a
-    merge: rewrite the patient columns of all their items in one UPDATE."""
-    return WorklistItem.objects.filter(order__patient=patient).update(
-        **_patient_columns(patient), updated_at=timezone.now()
-    )
+    """After a patient's details changed or orders moved to them in a merge:
+    rewrite their items (a patient has a handful)."""
+    orders = Order.objects.filter(worklist_item__isnull=False, patient=patient).select_related("patient", "procedure")
+    return sum(worklist_item_sync(order=order) is not None for order in orders)
+
+
+def worklist_items_sync_facility() -> int:
+    """After the facility's name, department or address changed: every item
+    serves them (Institution Name…), so every item is rewritten."""
+    count = 0
+    orders = Order.objects.filter(worklist_item__isnull=False).select_related("patient", "procedure")
+    for order in orders.iterator(chunk_size=500):
+        count += worklist_item_sync(order=order) is not None
+    return count
 
 
 def worklist_items_purge_finished(*, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:

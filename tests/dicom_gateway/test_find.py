@@ -80,11 +80,12 @@ def test_an_empty_sps_item_returns_every_sps_attribute(worklist: Worklist) -> No
 
 
 def test_unsupported_keys_come_back_empty_with_ff01(worklist: Worklist) -> None:
-    query = mwl_query({"PatientID": "MNH0001", "InstitutionName": "", "PatientComments": ""})
+    # Series Description and Performed Station Name are not in the worklist model
+    query = mwl_query({"PatientID": "MNH0001", "SeriesDescription": "", "PerformedStationName": ""})
     [(code, ds)] = run(query)
     assert code == status.PENDING_WARNING
-    assert ds["InstitutionName"].is_empty
-    assert ds["PatientComments"].is_empty
+    assert ds["SeriesDescription"].is_empty
+    assert ds["PerformedStationName"].is_empty
 
 
 def test_a_cancel_stops_the_stream_with_fe00(worklist: Worklist) -> None:

@@ -95,14 +95,14 @@ def test_importing_twice_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_every_item_that_cannot_be_imported_is_reported_with_its_reason(tmp_path: Path) -> None:
-    wl_file(tmp_path, "no_accession", AccessionNumber="")
+    wl_file(tmp_path, "no_keys", AccessionNumber="", StudyInstanceUID="")
     wl_file(tmp_path, "long_accession", AccessionNumber="X" * 17)
     wl_file(tmp_path, "completed", AccessionNumber="A3", SPS_ScheduledProcedureStepStatus="COMPLETED")
     wl_file(tmp_path, "no_date", AccessionNumber="A4", SPS_ScheduledProcedureStepStartDate="")
     (tmp_path / "garbage.wl").write_bytes(b"not dicom at all")
     report = worklist_files_import(tmp_path)
     reasons = {Path(f).stem: r for f, r in report.skipped}
-    assert "no Accession Number" in reasons["no_accession"]
+    assert "neither an Accession Number nor a Study Instance UID" in reasons["no_keys"]
     assert "longer than 16" in reasons["long_accession"]
     assert "COMPLETED" in reasons["completed"]
     assert "Start Date" in reasons["no_date"]

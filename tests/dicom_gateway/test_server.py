@@ -82,7 +82,7 @@ def test_over_the_wire_failures_carry_their_status_and_comment(live_worklist: Wo
     bad = pynetdicom_find(gateway.port, mwl_query(sps={"ScheduledProcedureStepStartDate": "2026/12/01"}))
     assert bad.statuses == [0xA900]
     assert "not a DICOM date" in bad.comment
-    warning = pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001", "InstitutionName": ""}))
+    warning = pynetdicom_find(gateway.port, mwl_query({"PatientID": "MNH0001", "SeriesDescription": ""}))
     assert warning.statuses == [0xFF01, 0x0000]
 
 
@@ -217,8 +217,12 @@ def test_c_cancel_over_the_wire_stops_the_stream_with_fe00(live_worklist: Workli
 
     neema = live_worklist.orders["neema"]
     start = dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC)
-    for minute in range(300):  # a long answer (300 half-hour slots), so the cancel arrives while it streams
-        order = order_create(patient=neema.patient, procedure=neema.procedure)
+    # A long answer (300 half-hour slots of 8 KB each, more than the socket
+    # buffers hold), so the cancel arrives while it streams: the gateway builds
+    # 300 ordinary responses in a few milliseconds, and a cancel that arrives
+    # after the last one has nothing to stop (PS3.4 allows that).
+    for minute in range(300):
+        order = order_create(patient=neema.patient, procedure=neema.procedure, comments="x" * 8000)
         appointment_book(
             order=order,
             station=live_worklist.us,
@@ -231,7 +235,8 @@ def test_c_cancel_over_the_wire_stops_the_stream_with_fe00(live_worklist: Workli
     assert assoc.is_established
     statuses = []
     try:
-        for status, _ in assoc.send_c_find(mwl_query(sps={}), MWL_FIND_SOP_CLASS, msg_id=7):
+        query = mwl_query({"RequestedProcedureComments": ""}, sps={})
+        for status, _ in assoc.send_c_find(query, MWL_FIND_SOP_CLASS, msg_id=7):
             statuses.append(int(status.Status))
             if len(statuses) == 1:
                 assoc.send_c_cancel(7, assoc.accepted_contexts[0].context_id)

@@ -21,10 +21,11 @@ def test_an_unbooked_order_has_no_worklist_item(order: Order) -> None:
 def test_every_type_1_key_is_checked_before_an_item_is_written(appointment: Appointment) -> None:
     item = WorklistItem.objects.get(order=appointment.order)
     item.study_instance_uid = "1.2.3.04"
-    item.accession_number = ""
+    item.patient_id = ""
+    item.accession_number = ""  # Type 2 in the worklist: allowed empty (imported items)
     with pytest.raises(ApplicationError) as info:
         worklist_item_validate(item)
-    assert set(info.value.extra["fields"]) == {"study_instance_uid", "accession_number"}
+    assert set(info.value.extra["fields"]) == {"study_instance_uid", "patient_id"}
 
 
 def test_an_item_that_would_be_invalid_is_not_written_and_the_booking_is_undone(

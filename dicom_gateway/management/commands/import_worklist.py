@@ -13,7 +13,8 @@ from dicom_gateway.importing import worklist_files_import
 class Command(BaseCommand):
     help = (
         "Import DICOM worklist files (.wl, as DCMTK wlmscpfs and Orthanc keep them) as patients, orders and "
-        "appointments. Idempotent by accession number; prints what was skipped and why."
+        "appointments. Idempotent by accession number (Study Instance UID without one); prints what was skipped, "
+        "and every attribute that was not kept as it was, and why."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -28,11 +29,13 @@ class Command(BaseCommand):
             self.stdout.write(f"queued {accession}: not booked ({reason}); it waits in the unscheduled queue")
         for file, reason in report.skipped:
             self.stdout.write(f"skipped {file}: {reason}")
+        for file, note in report.not_kept:
+            self.stdout.write(f"{file}: {note}")
         for ae_title, capacity in report.capacity_raised.items():
             self.stdout.write(f"station {ae_title} now takes {capacity} patients at a time (overlapping items)")
         if report.stations_created:
             self.stdout.write(f"stations created: {', '.join(report.stations_created)}")
         self.stdout.write(
             f"imported {len(report.imported)} onto the worklist, {len(report.queued)} queued unscheduled, "
-            f"{len(report.skipped)} skipped"
+            f"{len(report.skipped)} skipped; {len(report.not_kept)} attributes not kept as they were"
         )
