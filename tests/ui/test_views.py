@@ -159,6 +159,36 @@ def test_an_order_is_created_and_leads_to_its_booking_page(scheduler: User, pati
     assert (order.priority, order.status, order.created_by) == ("urgent", ExamStatus.REQUESTED, scheduler)
 
 
+def test_allergies_pregnancy_and_comments_entered_at_the_desk_reach_the_scanner(
+    scheduler: User, patient: Patient, ct_head: Any, ct_station: Station
+) -> None:
+    """What the technologist must know before scanning is typed once at the front
+    desk and is on the worklist item the scanner reads (and on the patient page)."""
+    client = browser(scheduler)
+    edit = {
+        "family_name": patient.family_name,
+        "given_name": patient.given_name,
+        "sex": "F",
+        "language": "sw",
+        "allergies": "IODINE CONTRAST",
+        "medical_alerts": "DIABETIC",
+    }
+    assert client.post(f"/patients/{patient.pk}/edit/", edit).status_code == 302
+    assert "IODINE CONTRAST" in client.get(f"/patients/{patient.pk}/").content.decode()
+    client.post(
+        f"/patients/{patient.pk}/orders/new/",
+        {"procedure": ct_head.pk, "priority": "routine", "pregnancy_status": "2", "comments": "Bring old films"},
+    )
+    order = Order.objects.get()
+    assert (order.pregnancy_status, order.comments) == (2, "Bring old films")
+    appointment_book(order=order, station=ct_station, starts_at=at(9))
+    served = order.worklist_item.attributes
+    assert served["Allergies"] == "IODINE CONTRAST"
+    assert served["MedicalAlerts"] == "DIABETIC"
+    assert served["PregnancyStatus"] == 2
+    assert served["RequestedProcedureComments"] == "Bring old films"
+
+
 def test_an_order_without_an_examination_is_refused_on_that_field(scheduler: User, patient: Patient) -> None:
     response = browser(scheduler).post(f"/patients/{patient.pk}/orders/new/", {"priority": "routine"})
     assert response.status_code == 400
