@@ -108,6 +108,29 @@ def shoot(base: str, out: Path) -> list[Path]:
                 written.append(out / f"{name}-{language}.png")
                 page.screenshot(path=written[-1], full_page=True)
             context.close()
+            # The registration form, a patient with allergies and alerts, and the order form, at a
+            # desk, on a tablet and on a phone.
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            log_in(page, base, "scheduler", language)
+            page.goto(f"{base}/patients/?q=a")
+            links = [a.get_attribute("href") or "" for a in page.locator("a[href^='/patients/']").all()]
+            with_alerts = None
+            for href in [h for h in links if re.fullmatch(r"/patients/\d+/", h)][:60]:
+                page.goto(base + href)
+                if page.locator(".alert-text").count():
+                    with_alerts = href
+                    break
+            pages = [("/patients/new/", "patient-new")]
+            if with_alerts:
+                pages += [(with_alerts, "patient-medical"), (f"{with_alerts}orders/new/", "order-new")]
+            for path, name in pages:
+                for width, suffix in ((1366, ""), (768, "-768"), (360, "-360")):
+                    page.set_viewport_size({"width": width, "height": 1000})
+                    page.goto(base + path)
+                    written.append(out / f"{name}{suffix}-{language}.png")
+                    page.screenshot(path=written[-1], full_page=True)
+            context.close()
         browser.close()
     return written
 

@@ -144,9 +144,22 @@ class Command(BaseCommand):
                     phone=phone,
                     address=address,
                     identifiers=[{"kind": IdentifierKind.NHIF, "value": nhif_number}] if nhif else [],
+                    **self._medical(pid),
                 )
             )
         return patients
+
+    @staticmethod
+    def _medical(patient_id: str) -> dict[str, str]:
+        """Allergies and medical alerts for about one patient in ten (a
+        generator of its own, so the rest of the demo stays as it was)."""
+        rng = random.Random(patient_id)
+        if rng.random() >= 0.1:
+            return {}
+        return {
+            "allergies": rng.choice(["Iodine contrast", "Penicillin", "Latex", ""]),
+            "medical_alerts": rng.choice(["Diabetic", "Pacemaker", "Asthma", "Sickle cell disease"]),
+        }
 
     def _appointments(
         self,
