@@ -38,6 +38,7 @@ from patients.models import Patient
 from patients.services import patient_create
 from scheduling.models import MAX_CAPACITY, Station
 from scheduling.services import SlotTaken, appointment_book, station_create, station_update
+from worklist.services import worklist_import_snapshot
 
 logger = logging.getLogger(__name__)
 PRIORITIES = {"STAT": Priority.STAT, "HIGH": Priority.URGENT}
@@ -303,6 +304,7 @@ def worklist_dataset_import(ds: Dataset, *, report: ImportReport, notes: list[st
                 "procedure": procedure.pk,
                 "station": station.ae_title,
                 "priority": priority,
+                "recorded_at_import": worklist_import_snapshot(order=order),
             },
         )
         order.refresh_from_db()

@@ -135,9 +135,10 @@ class Order(models.Model):
     scheduled_performing_physician = models.CharField(
         _("scheduled performing physician"), max_length=64, blank=True, help_text=_("Radiologist or technologist.")
     )
-    # Worklist attributes of an imported item that the RIS has no field for
-    # (dicom_gateway.importing), served as imported: {"top": {keyword: value},
-    # "sps": {keyword: value}} in the form worklist.attributes reads.
+    # An imported item's worklist attributes (dicom_gateway.importing), served
+    # as imported (worklist.services): {"top": {keyword: value}, "sps": {…}} in
+    # the plain form of dicom_gateway.attributes, with the procedure, station and
+    # priority it was imported with and what the RIS's records said then.
     imported_attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)

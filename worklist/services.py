@@ -60,55 +60,65 @@ def _age(birth: dt.date | None, on: dt.date) -> str:
     return f"{(on - birth).days:03d}D"
 
 
+def _recorded(patient: Patient, facility: Facility) -> dict[str, Any]:
+    """What the RIS's own records say for the keys it fills from the patient
+    and the facility (Patient's Age from the birth date), keyword -> value."""
+    return {
+        "MedicalAlerts": patient.medical_alerts,
+        "Allergies": patient.allergies,
+        "PatientAddress": " ".join(patient.address.split())[:64],
+        "PatientTelephoneNumbers": patient.phone,
+        "PatientAge": patient.birth_date.isoformat() if patient.birth_date else "",
+        "OtherPatientIDsSequence": [
+            {
+                "PatientID": i.value,
+                "IssuerOfPatientID": i.issuer or i.kind.upper(),
+                "TypeOfPatientID": "TEXT",
+            }
+            for i in patient.identifiers.all()
+        ],
+        "InstitutionName": facility.name[:64],
+        "InstitutionalDepartmentName": facility.department[:64],
+        "InstitutionAddress": facility.address.strip()[:1024],
+    }
+
+
+def worklist_import_snapshot(*, order: Order) -> dict[str, Any]:
+    """For an order being imported: what the RIS's records say now, kept with
+    its imported attributes. While a record still says the same, the imported
+    item's own value is served (the old server's); once someone edits it here,
+    the RIS's value is."""
+    return _recorded(order.patient, Facility.objects.filter(pk=1).first() or Facility())
+
+
 def _attributes(order: Order, appointment: Appointment, facility: Facility) -> dict[str, Any]:
     """The item's values for keys without a column (keyword -> str, int or a
     list of items; see dicom_gateway.attributes): an imported item's attributes
-    as imported, then what the RIS records, which wins where it has a value."""
+    as imported, then what the RIS records, which wins where it has a value
+    (for an imported item: once the record was edited after the import)."""
     patient = order.patient
     imported = order.imported_attributes or {}
     values: dict[str, Any] = {**imported.get("top", {}), **imported.get("sps", {})}
     if imported.get("procedure") != order.procedure_id:  # the order's procedure was changed since the import
         values.pop("RequestedProcedureCodeSequence", None)
         values.pop("ScheduledProtocolCodeSequence", None)
+    snapshot = imported.get("recorded_at_import")
+    recorded = _recorded(patient, facility)
     created = timezone.localtime(order.created_at) if order.created_at else None
-    other_ids = [
-        {"PatientID": i.value, "IssuerOfPatientID": i.issuer or i.get_kind_display()[:64], "TypeOfPatientID": "TEXT"}
-        for i in patient.identifiers.all()
-    ]
-    from_patient: dict[str, Any] = {
-        "MedicalAlerts": patient.medical_alerts,
-        "Allergies": patient.allergies,
-        "PatientAddress": " ".join(patient.address.split())[:64],
-        "PatientTelephoneNumbers": patient.phone,
+    known: dict[str, Any] = {
+        **recorded,
         "PatientAge": _age(patient.birth_date, timezone.localtime(appointment.starts_at).date()),
-        "OtherPatientIDsSequence": other_ids,
-    }
-    from_order: dict[str, Any] = {
         "PregnancyStatus": order.pregnancy_status,
         "RequestedProcedureComments": order.comments.strip()[:10240],
         "IssueDateOfImagingServiceRequest": f"{created:%Y%m%d}" if created else "",
         "IssueTimeOfImagingServiceRequest": f"{created:%H%M%S}" if created else "",
     }
-    from_facility: dict[str, Any] = {
-        "InstitutionName": facility.name[:64],
-        "InstitutionalDepartmentName": facility.department[:64],
-        "InstitutionAddress": facility.address.strip()[:1024],
-    }
-    # An imported item's own values are served until the record the RIS keeps
-    # them in is changed after the import (then the RIS's values are the news).
-    imported_at = order.created_at if imported else None
-
-    def changed_since_import(updated_at: dt.datetime | None) -> bool:
-        return imported_at is None or updated_at is None or updated_at > imported_at
-
-    for known, changed in (
-        (from_patient, changed_since_import(patient.updated_at)),
-        (from_order, True),
-        (from_facility, changed_since_import(facility.updated_at)),
-    ):
-        for keyword, value in known.items():
-            if value not in ("", None, []) and (changed or keyword not in values):
-                values[keyword] = value
+    for keyword, value in known.items():
+        if value in ("", None, []):
+            continue
+        edited = snapshot is None or keyword not in recorded or snapshot.get(keyword) != recorded[keyword]
+        if edited or keyword not in values:
+            values[keyword] = value
     return values
 
 

@@ -247,3 +247,25 @@ def test_importing_again_finds_an_item_without_accession_by_its_study_uid(
         "Study Instance UID 1.2.826.0.1.3680043.10.4 was already imported"
         in reasons[str(worklist_folder / "no_accession.wl")]
     )
+
+
+def test_the_ris_values_win_once_the_record_is_edited_after_the_import(imported: tuple[Gateway, Any]) -> None:
+    """An imported item's allergies are served as imported until someone edits
+    the patient; its descriptions and codes until the order's procedure changes."""
+    from orders.models import Procedure
+    from orders.services import order_update
+    from patients.services import patient_update
+
+    order = Order.objects.get(study_instance_uid="1.2.826.0.1.3680043.10.2")
+    item = WorklistItem.objects.get(order=order)
+    assert item.attributes["Allergies"] == "IODINE"
+    assert item.attributes["InstitutionName"] == "Bugando Medical Centre"
+    patient_update(patient=order.patient, allergies="LATEX")
+    item.refresh_from_db()
+    assert item.attributes["Allergies"] == "LATEX"
+    other = Procedure.objects.exclude(pk=order.procedure_id).first()
+    assert other is not None
+    order_update(order=order, procedure=other)
+    item.refresh_from_db()
+    assert item.requested_procedure_description == other.name
+    assert "RequestedProcedureCodeSequence" not in item.attributes  # built from the new procedure instead

@@ -175,6 +175,11 @@ def test_allergies_pregnancy_and_comments_entered_at_the_desk_reach_the_scanner(
     }
     assert client.post(f"/patients/{patient.pk}/edit/", edit).status_code == 302
     assert "IODINE CONTRAST" in client.get(f"/patients/{patient.pk}/").content.decode()
+    order_page = client.get(f"/patients/{patient.pk}/orders/new/").content.decode()
+    assert "IODINE CONTRAST" in order_page  # the scheduler sees it while choosing the exam
+    assert 'name="pregnancy_status"' in order_page
+    man = patient_create(patient_id="MNH0999", family_name="Juma", given_name="Ali", sex="M")
+    assert 'name="pregnancy_status"' not in client.get(f"/patients/{man.pk}/orders/new/").content.decode()
     client.post(
         f"/patients/{patient.pk}/orders/new/",
         {"procedure": ct_head.pk, "priority": "routine", "pregnancy_status": "2", "comments": "Bring old films"},

@@ -13,7 +13,7 @@ from orders.lifecycle import ExamStatus
 from orders.models import Order, Procedure
 from orders.selectors import order_unscheduled_list, procedure_list
 from orders.services import order_create
-from patients.models import Patient
+from patients.models import Patient, Sex
 from scheduling.models import Station
 from scheduling.services import exam_transition
 from ui.forms import OrderForm, WithdrawForm, add_service_error
@@ -41,6 +41,8 @@ def procedure_choices(request: HttpRequest) -> HttpResponse:
 def order_new(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=patient_pk, merged_into__isnull=True)
     form = OrderForm(request.POST or None)
+    if patient.sex == Sex.MALE:
+        del form.fields["pregnancy_status"]  # not asked for a man
     if request.method == "POST" and form.is_valid():
         try:
             order = order_create(patient=patient, created_by=request.user, **form.cleaned_data)
