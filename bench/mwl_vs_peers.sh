@@ -8,6 +8,8 @@
 #   PEERS=mwl_gateway bench/mwl_vs_peers.sh   # only some servers (mwl_gateway,dcmtk,orthanc)
 #   CLIENTS=cxx SIZES=100,100000 bench/mwl_vs_peers.sh   # only the C++ client's latency
 #   CLIENTS=cxx CXX_QUERIES=Q1,Q5 SIZES=100,10000 bench/mwl_vs_peers.sh   # some queries (Q5 up to Q5_MAX_N items)
+#   PAIRED=Q1,Q4 CLIENTS=cxx SIZES=100 PEERS=mwl_gateway,dcmtk bench/mwl_vs_peers.sh   # + gateway and wlmscpfs
+#       running together, measured in alternation (PAIRED_ROUNDS rounds of PAIRED_REPS): robust to drift
 #
 # Runs inside a private network namespace holding only loopback (wlmscpfs and
 # Orthanc cannot bind to 127.0.0.1 only); PostgreSQL is reached by its Unix socket.
@@ -97,6 +99,21 @@ for n in "${sizes[@]}"; do
     wait_echo 11112
     measure "${GW_LABEL:-mwl_gateway}" 11112 "$n"
     kill "$gw"; wait "$gw" 2>/dev/null || true
+    fi
+
+    if [ -n "${PAIRED:-}" ] && [[ ",$PEERS," == *,mwl_gateway,* && ",$PEERS," == *,dcmtk,* ]]; then
+        say "N=$n: gateway and wlmscpfs together, in alternation ($PAIRED)"
+        DATABASE_POOL=true MWL_ALLOW_ANY_CALLING_AE=true $PY manage.py mwl_gateway --ae-title WLM --port 11112 \
+            --bind 127.0.0.1 --workers "${MWL_WORKERS:-2}" > "$WORK/gateway-paired-N$n.log" 2>&1 &
+        gw=$!
+        TCP_NODELAY=1 wlmscpfs -csk -dfp "$WORK/data/N$n" 11113 > "$WORK/wlmscpfs-paired-N$n.log" 2>&1 &
+        wl=$!
+        wait_echo 11112
+        wait_echo 11113
+        $PY bench/cxx_latency.py paired --label mwl_gateway,dcmtk_wlmscpfs --port 11112 --port-b 11113 \
+            --data "$WORK/data/N$n" --n "$n" --queries "$PAIRED" --rounds "${PAIRED_ROUNDS:-10}" \
+            --reps "${PAIRED_REPS:-10}" --json-out "$RESULTS"
+        kill "$gw" "$wl"; wait "$gw" "$wl" 2>/dev/null || true
     fi
 
     if [[ ",$PEERS," == *,dcmtk,* ]]; then
