@@ -139,10 +139,11 @@ class FindWriter:
     Each response is still its own P-DATA-TF PDU with two PDVs (command, then
     identifier), exactly as GatewayDIMSE.send_msg sends it; only the number of
     socket writes changes. Used only while nothing else is queued for the
-    network thread and no handler watches sent messages, PDUs or data; the
-    final response still goes through pynetdicom after the last pending one
-    has been written, and anything larger than the peer's maximum PDU goes
-    through pynetdicom too (which fragments it)."""
+    network thread and no handler watches sent messages, PDUs or data. The
+    final response (or a failure or cancel) is still made by pynetdicom and
+    joins the last buffered responses in one write (GatewayDIMSE.send_msg);
+    anything larger than the peer's maximum PDU goes through pynetdicom, which
+    fragments it, after the buffer has been written, so the order stays."""
 
     def __init__(self, assoc: Any, context_id: int, message_id: int, sop_class: str, transfer_syntax: Any) -> None:
         self.assoc, self.context_id = assoc, context_id
