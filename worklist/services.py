@@ -23,7 +23,7 @@ from orders.lifecycle import ExamStatus
 from orders.models import Order, Priority
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus
-from worklist.models import SpsStatus, WorklistItem
+from worklist.models import SERVED_STATUSES, SpsStatus, WorklistItem
 
 # Order status -> Scheduled Procedure Step Status. Orders in other statuses
 # (requested, cancelled, no-show) have no worklist item.
@@ -241,13 +241,24 @@ def worklist_items_sync_patient(*, patient: Patient) -> int:
 
 
 def worklist_items_sync_facility() -> int:
-    """After the facility's name, department or address changed: every item
-    serves them (Institution Name…), so every item is rewritten."""
-    count = 0
-    orders = Order.objects.filter(worklist_item__isnull=False).select_related("patient", "procedure")
-    for order in orders.iterator(chunk_size=500):
-        count += worklist_item_sync(order=order) is not None
-    return count
+    """After the facility's name, department or address changed: every served
+    item carries them (Institution Name…), so their attributes are rewritten,
+    500 per UPDATE. Items no longer served keep what they had."""
+    facility = Facility.objects.filter(pk=1).first() or Facility()
+    items = (
+        WorklistItem.objects.filter(sps_status__in=SERVED_STATUSES)
+        .select_related("order__patient", "appointment")
+        .prefetch_related("order__patient__identifiers")
+    )
+    now, batch, count = timezone.now(), [], 0
+    for item in items.iterator(chunk_size=500):
+        item.attributes = _attributes(item.order, item.appointment, facility)
+        item.updated_at = now
+        batch.append(item)
+        if len(batch) == 500:
+            count += WorklistItem.objects.bulk_update(batch, ["attributes", "updated_at"])
+            batch = []
+    return count + (WorklistItem.objects.bulk_update(batch, ["attributes", "updated_at"]) if batch else 0)
 
 
 def worklist_items_purge_finished(*, older_than: dt.timedelta, now: dt.datetime | None = None) -> int:
