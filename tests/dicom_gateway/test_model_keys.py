@@ -122,3 +122,15 @@ def test_the_quirk_profile_answers_ff00_for_clients_that_stop_at_ff01(recorded: 
     result = pynetdicom_find(gateway.port, every_key_query("SeriesDescription"))
     assert result.statuses == [0xFF00, 0x0000]
     assert result.identifiers[0].Allergies == "IODINE CONTRAST"
+
+
+def test_the_conformance_statement_lists_every_key() -> None:
+    from pydicom.datadict import tag_for_keyword
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "conformance.md").read_text(encoding="utf-8")
+    missing = []
+    for keyword in (*TOP_LEVEL, *SPS_LEVEL):
+        tag = int(tag_for_keyword(keyword))  # type: ignore[arg-type]
+        if f"({tag >> 16:04X},{tag & 0xFFFF:04X})" not in text:
+            missing.append(keyword)
+    assert missing == []
