@@ -195,41 +195,40 @@ def _entries(keys: list[Key], unsupported: list[str], profile: ProfileSettings) 
     return tuple(sorted(entries.values(), key=lambda entry: entry[0]))
 
 
+def _step(entries: tuple[Entry, ...]) -> Callable[[dict[str, Any]], Any]:
+    """The Scheduled Procedure Step Sequence's value: its one item."""
+    return lambda row: [[(tag, keyword, vr, produce(row)) for tag, keyword, vr, produce in entries]]
+
+
 @lru_cache(maxsize=512)
 def _response_plan(
     top_keys: tuple[str, ...], sps_keys: tuple[str, ...] | None, unsupported: tuple[str, ...], profile: ProfileSettings
-) -> tuple[tuple[Entry, ...], tuple[Entry, ...] | None]:
+) -> tuple[Entry, ...]:
     """The elements of every response to one query shape, in tag order, each
     with its producer: the per-row work is one call per element."""
     top = [TOP_LEVEL[k] for k in top_keys]
     top_unsupported = [n for n in unsupported if not n.startswith(SPS_SEQUENCE + ".")]
-    entries = _entries(top, top_unsupported, profile)
+    entries = list(_entries(top, top_unsupported, profile))
     if profile.charset:
-        charset = str(profile.charset)
-        entries = ((0x00080005, "SpecificCharacterSet", "CS", _constant(charset)), *entries)
-    if sps_keys is None:
-        return entries, None
-    sps = [SPS_LEVEL[k] for k in sps_keys or SPS_LEVEL]  # an empty item asks for all of them
-    sps_unsupported = [n.split(".", 1)[1] for n in unsupported if n.startswith(SPS_SEQUENCE + ".")]
-    return entries, _entries(sps, sps_unsupported, profile)
+        entries.append((0x00080005, "SpecificCharacterSet", "CS", _constant(str(profile.charset))))
+    if sps_keys is not None:
+        sps = [SPS_LEVEL[k] for k in sps_keys or SPS_LEVEL]  # an empty item asks for all of them
+        sps_unsupported = [n.split(".", 1)[1] for n in unsupported if n.startswith(SPS_SEQUENCE + ".")]
+        entries.append((0x00400100, SPS_SEQUENCE, "SQ", _step(_entries(sps, sps_unsupported, profile))))
+    return tuple(sorted(entries, key=lambda entry: entry[0]))
 
 
 def response_elements(row: dict[str, Any], parsed: ParsedQuery, profile: ProfileSettings) -> list[Element]:
     """One pending response in the neutral form, in tag order: every requested
     key (Type 2 keys we lack come back empty), unsupported keys empty, nothing
     that was not asked for."""
-    top, sps = _response_plan(
+    plan = _response_plan(
         tuple(parsed.top_keys),
         tuple(parsed.sps_keys) if parsed.sps_keys is not None else None,
         tuple(parsed.unsupported),
         profile,
     )
-    elements = [(tag, keyword, vr, produce(row)) for tag, keyword, vr, produce in top]
-    if sps is not None:
-        item = [(tag, keyword, vr, produce(row)) for tag, keyword, vr, produce in sps]
-        elements.append((0x00400100, SPS_SEQUENCE, "SQ", [item]))
-        elements.sort(key=lambda e: e[0])
-    return elements
+    return [(tag, keyword, vr, produce(row)) for tag, keyword, vr, produce in plan]
 
 
 def _fill(ds: Dataset, elements: list[Element]) -> Dataset:

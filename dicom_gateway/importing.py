@@ -202,9 +202,9 @@ def _kept(ds: Dataset, table: dict[str, Key], where: str, notes: list[str]) -> d
         if element.tag.element == 0 or keyword in ENCODING_KEYWORDS:
             continue
         if element.tag.is_private or keyword not in table:
-            name = keyword or str(element.tag)
-            if plain_value_or_none(element) is not None:
-                notes.append(f"{where}{name} {element.tag} not kept: not an attribute of the Modality Worklist model")
+            if not element.is_empty:
+                name = f"{keyword} {element.tag}" if keyword else str(element.tag)
+                notes.append(f"{where}{name} not kept: not an attribute of the Modality Worklist model")
             continue
         try:
             value = plain_value(element)
@@ -214,13 +214,6 @@ def _kept(ds: Dataset, table: dict[str, Key], where: str, notes: list[str]) -> d
         if value is not None:
             kept[keyword] = value
     return kept
-
-
-def plain_value_or_none(element: Any) -> Any:
-    try:
-        return plain_value(element)
-    except NotKept:
-        return element.value or None
 
 
 def _fitted(value: str, limit: int, what: str, notes: list[str]) -> str:

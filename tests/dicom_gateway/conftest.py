@@ -8,9 +8,11 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
@@ -219,3 +221,39 @@ def findscu(
         args, capture_output=True, timeout=60, env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"}, check=False
     )
     return run.returncode, parse_findscu_output(run.stdout + run.stderr)
+
+
+def worklist_dataset(top: dict[str, Any], sps: dict[str, Any], **overrides: Any) -> Dataset:
+    """A worklist item as a .wl file holds it: ``top`` and ``sps`` (its one
+    step) are the defaults; overrides whose name starts SPS_ go in the step."""
+    ds = Dataset()
+    step = Dataset()
+    for target, values in ((ds, top), (step, sps)):
+        for keyword, value in values.items():
+            setattr(target, keyword, value)
+    ds.ScheduledProcedureStepSequence = [step]
+    for keyword, value in overrides.items():
+        target = step if keyword.startswith("SPS_") else ds
+        setattr(target, keyword.removeprefix("SPS_"), value)
+    return ds
+
+
+def findscu_extract(
+    port: int, query: Dataset, folder: Path, *, calling: str = "CT_ROOM3", called: str = "RIS_MWL"
+) -> list[Dataset]:
+    """Send ``query`` with DCMTK findscu and read back the responses it wrote
+    to files (-X), whole, sequences included."""
+    folder.mkdir(parents=True, exist_ok=True)
+    query_file = folder / "query.dcm"
+    dcmwrite(query_file, query, implicit_vr=False, little_endian=True)
+    run = subprocess.run(
+        ["findscu", "-W", "-X", "-aet", calling, "-aec", called, "127.0.0.1", str(port), str(query_file)],
+        cwd=folder,
+        capture_output=True,
+        timeout=60,
+        env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-500:]
+    assert b"Pending Warning" not in run.stdout + run.stderr, "a response had status 0xFF01"
+    return [dcmread(path) for path in sorted(folder.glob("rsp*.dcm"))]

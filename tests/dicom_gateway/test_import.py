@@ -9,7 +9,6 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from pydicom import dcmwrite
-from pydicom.dataset import Dataset
 
 from dicom_gateway.encoding import ProfileSettings
 from dicom_gateway.find import find_worklist
@@ -17,34 +16,35 @@ from dicom_gateway.importing import worklist_files_import
 from orders.models import Order
 from scheduling.models import Station
 from tests.conftest import requires_postgres
-from tests.dicom_gateway.conftest import mwl_query
+from tests.dicom_gateway.conftest import mwl_query, worklist_dataset
 from worklist.models import WorklistItem
 
 pytestmark = pytest.mark.django_db
 
 
 def wl_file(folder: Path, name: str, **overrides: object) -> Path:
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.AccessionNumber = "ACC1"
-    ds.PatientName = "Dubé^Amélie"
-    ds.PatientID = "P1"
-    ds.PatientBirthDate = "19800101"
-    ds.PatientSex = "F"
-    ds.StudyInstanceUID = "1.2.3.4.5"
-    ds.RequestedProcedureID = "RP1"
-    ds.RequestedProcedureDescription = "CT HEAD"
-    item = Dataset()
-    item.Modality = "CT"
-    item.ScheduledStationAETitle = ["CT_A", "CT_B"]
-    item.ScheduledProcedureStepStartDate = "20261202"
-    item.ScheduledProcedureStepStartTime = "0930"
-    item.ScheduledProcedureStepID = "SPS1"
-    item.ScheduledStationName = "CT A"
-    ds.ScheduledProcedureStepSequence = [item]
-    for keyword, value in overrides.items():
-        target = item if keyword.startswith("SPS_") else ds
-        setattr(target, keyword.removeprefix("SPS_"), value)
+    ds = worklist_dataset(
+        {
+            "SpecificCharacterSet": "ISO_IR 100",
+            "AccessionNumber": "ACC1",
+            "PatientName": "Dubé^Amélie",
+            "PatientID": "P1",
+            "PatientBirthDate": "19800101",
+            "PatientSex": "F",
+            "StudyInstanceUID": "1.2.3.4.5",
+            "RequestedProcedureID": "RP1",
+            "RequestedProcedureDescription": "CT HEAD",
+        },
+        {
+            "Modality": "CT",
+            "ScheduledStationAETitle": ["CT_A", "CT_B"],
+            "ScheduledProcedureStepStartDate": "20261202",
+            "ScheduledProcedureStepStartTime": "0930",
+            "ScheduledProcedureStepID": "SPS1",
+            "ScheduledStationName": "CT A",
+        },
+        **overrides,
+    )
     path = folder / f"{name}.wl"
     dcmwrite(path, ds, implicit_vr=False, little_endian=True)
     return path

@@ -19,6 +19,7 @@ from dicom_gateway.importing import worklist_files_import
 from dicom_gateway.matching import parse_tm
 from dicom_gateway.server import Gateway
 from orders.models import Order
+from tests.dicom_gateway.conftest import findscu_extract, worklist_dataset
 from worklist.models import WorklistItem
 
 DCMTK_SAMPLES = Path("/usr/share/doc/dcmtk/examples/wlistdb/OFFIS")
@@ -27,29 +28,29 @@ pytestmark = pytest.mark.skipif(shutil.which("findscu") is None, reason="DCMTK i
 
 def item(**values: Any) -> Dataset:
     """A worklist item; keys starting SPS_ go in its one step."""
-    ds = Dataset()
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    ds.PatientName = "MWAKYUSA^Neema"
-    ds.PatientID = "TZ1"
-    ds.PatientBirthDate = "19850314"
-    ds.PatientSex = "F"
-    ds.AccessionNumber = "GEN1"
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1"
-    ds.RequestedProcedureID = "RP1"
-    ds.RequestedProcedureDescription = "CT HEAD"
-    ds.ReferencedStudySequence = []
-    step = Dataset()
-    step.ScheduledStationAETitle = "CT_GEN"
-    step.ScheduledProcedureStepStartDate = "20261202"
-    step.ScheduledProcedureStepStartTime = "090000"
-    step.Modality = "CT"
-    step.ScheduledProcedureStepID = "SPS1"
-    step.ScheduledProcedureStepDescription = "CT HEAD"
-    ds.ScheduledProcedureStepSequence = [step]
-    for keyword, value in values.items():
-        target = step if keyword.startswith("SPS_") else ds
-        setattr(target, keyword.removeprefix("SPS_"), value)
-    return ds
+    return worklist_dataset(
+        {
+            "SpecificCharacterSet": "ISO_IR 192",
+            "PatientName": "MWAKYUSA^Neema",
+            "PatientID": "TZ1",
+            "PatientBirthDate": "19850314",
+            "PatientSex": "F",
+            "AccessionNumber": "GEN1",
+            "StudyInstanceUID": "1.2.826.0.1.3680043.10.1",
+            "RequestedProcedureID": "RP1",
+            "RequestedProcedureDescription": "CT HEAD",
+            "ReferencedStudySequence": [],
+        },
+        {
+            "ScheduledStationAETitle": "CT_GEN",
+            "ScheduledProcedureStepStartDate": "20261202",
+            "ScheduledProcedureStepStartTime": "090000",
+            "Modality": "CT",
+            "ScheduledProcedureStepID": "SPS1",
+            "ScheduledProcedureStepDescription": "CT HEAD",
+        },
+        **values,
+    )
 
 
 def code(value: str, scheme: str, meaning: str) -> Dataset:
@@ -128,23 +129,6 @@ def imported(transactional_db: None, worklist_folder: Path) -> Iterator[tuple[Ga
     gateway.stop()
 
 
-def findscu_extract(port: int, query: Dataset, folder: Path) -> list[Dataset]:
-    """Send ``query`` with findscu and read back the responses it wrote (-X)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    query_file = folder / "query.dcm"
-    dcmwrite(query_file, query, implicit_vr=False, little_endian=True)
-    run = subprocess.run(
-        ["findscu", "-W", "-X", "-aet", "FIDELITY", "-aec", "RIS_MWL", "127.0.0.1", str(port), str(query_file)],
-        cwd=folder,
-        capture_output=True,
-        timeout=60,
-        env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-500:]
-    return [dcmread(path) for path in sorted(folder.glob("rsp*.dcm"))]
-
-
 def asking_for(original: Dataset) -> Dataset:
     """A query for exactly this item (by Study Instance UID) asking for every
     attribute it holds, empty."""
@@ -218,7 +202,7 @@ def test_every_imported_item_and_value_is_served_as_stored(
     checked = 0
     for file in files:
         original = dcmread(file, force=True)
-        served = findscu_extract(gateway.port, asking_for(original), tmp_path / file.stem)
+        served = findscu_extract(gateway.port, asking_for(original), tmp_path / file.stem, calling="FIDELITY")
         assert len(served) == 1, file.stem
         assert differences(original, served[0]) == [], file.stem
         checked += 1

@@ -5,11 +5,9 @@ model, and 0xFF00 for them too on a profile with the quirk switched on."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
 from dicom_gateway.keys import SPS_LEVEL, SPS_SEQUENCE, TOP_LEVEL
@@ -21,7 +19,7 @@ from orders.services import order_update
 from patients.services import patient_update
 from scheduling.models import Appointment, Station
 from scheduling.services import station_update
-from tests.dicom_gateway.conftest import pynetdicom_find
+from tests.dicom_gateway.conftest import findscu_extract, pynetdicom_find
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,19 +88,7 @@ def test_the_facility_name_reaches_items_booked_before_it_changed(recorded: Orde
 
 @pytest.mark.skipif(shutil.which("findscu") is None, reason="DCMTK is not installed")
 def test_findscu_gets_every_requested_key(recorded: Order, gateway: Gateway, tmp_path: Path) -> None:
-    query_file = tmp_path / "query.dcm"
-    dcmwrite(query_file, every_key_query(), implicit_vr=False, little_endian=True)
-    run = subprocess.run(
-        ["findscu", "-W", "-X", "-aet", "CT_ROOM3", "-aec", "RIS_MWL", "127.0.0.1", str(gateway.port), str(query_file)],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=60,
-        env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"},
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-400:]
-    assert b"Pending Warning" not in run.stderr + run.stdout
-    (response,) = (dcmread(p) for p in tmp_path.glob("rsp*.dcm"))
+    (response,) = findscu_extract(gateway.port, every_key_query(), tmp_path)
     missing = [k for k in TOP_LEVEL if k not in response]
     missing += [k for k in SPS_LEVEL if k not in response.ScheduledProcedureStepSequence[0]]
     assert missing == []
