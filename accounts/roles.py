@@ -7,7 +7,14 @@ permission class and (later) the UI views.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+    # Who acts, as services take it: a signed-in user (None is the system itself).
+    UserLike: TypeAlias = AbstractBaseUser | AnonymousUser
 
 
 class Role(StrEnum):

@@ -39,7 +39,7 @@ def setup_database(orders: int, stations: int) -> tuple[str, list[int], list[int
 
     from orders.services import order_create, procedure_create
     from patients.services import patient_create
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     station_ids = [station_create(name=f"CT {i}", modality="CT", ae_title=f"BENCH_CT{i}").pk for i in range(stations)]
     procedure = procedure_create(code="CTB", name="CT bench", modality="CT", default_duration_minutes=15)

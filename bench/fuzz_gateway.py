@@ -41,7 +41,7 @@ def main() -> None:
     from pynetdicom import AE
     from pynetdicom.dsutils import encode
 
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
     from tests.dicom_gateway.test_fuzz import mutated_identifiers
 
     station_create(name="Fuzz CT", modality="CT", ae_title="CT_ROOM3")

@@ -35,7 +35,7 @@ SB, END = b"\x0b", b"\x1c\r"
 def setup_database() -> None:
     fresh_database(DB)
     from orders.services import procedure_create
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     station_create(name="CT bench", modality="CT", ae_title="BENCH_CT1")  # no opening hours: open 24/7
     procedure_create(code="CTB", name="CT bench", modality="CT", default_duration_minutes=5)

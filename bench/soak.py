@@ -56,7 +56,8 @@ def setup(modalities: int) -> list[str]:
     fresh_database(DB)
     from orders.services import order_create, procedure_create
     from patients.services import patient_create
-    from scheduling.services import appointment_book, station_create
+    from scheduling.booking import appointment_book
+    from scheduling.stations import station_create
 
     procedure = procedure_create(code="SOAK", name="Soak exam", modality="CT", default_duration_minutes=10)
     titles = []
@@ -193,8 +194,8 @@ def main() -> None:
         from orders.models import Procedure
         from orders.services import order_create
         from patients.services import patient_create
+        from scheduling.booking import appointment_book
         from scheduling.models import Station
-        from scheduling.services import appointment_book
 
         station = Station.objects.get(ae_title=titles[0])
         procedure = Procedure.objects.get(code="SOAK")

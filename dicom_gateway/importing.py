@@ -36,8 +36,9 @@ from orders.models import Modality, Order, PregnancyStatus, Priority, Procedure
 from orders.services import order_create, procedure_create
 from patients.models import Patient
 from patients.services import patient_create
+from scheduling.booking import SlotTaken, appointment_book
 from scheduling.models import MAX_CAPACITY, Station
-from scheduling.services import SlotTaken, appointment_book, station_create, station_update
+from scheduling.stations import station_create, station_update
 from worklist.services import worklist_import_snapshot
 
 logger = logging.getLogger(__name__)

@@ -26,9 +26,8 @@ from audit.services import audit_record
 from dicom_gateway import status
 from dicom_gateway.models import PerformedProcedureStep, PpsStatus
 from mwl_ris.lib.errors import ApplicationError
-from orders.lifecycle import ExamStatus
-from orders.models import Order
-from scheduling.services import exam_transition
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
 
 logger = logging.getLogger(__name__)
 

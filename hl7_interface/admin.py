@@ -8,8 +8,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
-from hl7_interface.outbound import outbound_retry
+from hl7_interface.outbox import outbound_retry
 from hl7_interface.services import message_reprocess
+from hl7_interface.tasks import deliver_after_commit
 from mwl_ris.lib.errors import ApplicationError
 
 INBOX_FIELDS = [
@@ -97,5 +98,6 @@ class OutboundMessageAdmin(admin.ModelAdmin[OutboundMessage]):
 
     @admin.action(description=_("Deliver the selected messages again now"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboundMessage]) -> None:
-        count = outbound_retry(messages=queryset)
+        destinations, count = outbound_retry(messages=queryset)
+        deliver_after_commit(destinations)
         self.message_user(request, _("%(count)d messages queued for delivery.") % {"count": count})

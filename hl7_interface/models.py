@@ -108,7 +108,7 @@ class Destination(models.Model):
         help_text=_("Comma-separated exam statuses that produce a message."),
     )
     active = models.BooleanField(_("active"), default=True)
-    # Set while one worker delivers to this destination (see outbound.py).
+    # Set while one worker delivers to this destination (see outbox.py).
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

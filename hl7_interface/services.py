@@ -29,13 +29,13 @@ from hl7_interface.models import InboundMessage, InboundStatus, ProcedureCodeMap
 from hl7_interface.parsing import Envelope, OrderData, PatientData, Rejected, Unappliable
 from mwl_ris.lib.errors import ApplicationError
 from mwl_ris.lib.validation import FieldErrors
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order, Procedure
 from orders.services import order_create, order_update
 from patients.models import IdentifierKind, Patient, PatientIdentifier, normalise_phone, phone_is_valid
 from patients.services import patient_create, patient_merge, patient_update
+from scheduling.booking import appointment_book, appointment_reschedule
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import appointment_book, appointment_reschedule, exam_transition
 
 logger = logging.getLogger(__name__)
 

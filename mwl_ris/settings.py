@@ -107,7 +107,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # IMMEDIATE: every atomic block takes the write lock at BEGIN, so the
     # overlap check and the insert of a booking cannot interleave (SQLite has
-    # no exclusion constraints; see scheduling/services.py).
+    # no exclusion constraints; see scheduling/booking.py).
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
@@ -353,6 +353,9 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "worklist-expiry": _every(
         "scheduling.tasks.worklist_expiry_task", float(env_int("WORKLIST_EXPIRY_SECONDS", 300, minimum=10))
+    ),
+    "mpps-stale": _every(
+        "dicom_gateway.tasks.mpps_stale_task", float(env_int("WORKLIST_EXPIRY_SECONDS", 300, minimum=10))
     ),
     "reminders": _every("reminders.tasks.reminders_send_task", float(env_int("REMINDER_SECONDS", 900, minimum=60))),
 }

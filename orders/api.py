@@ -13,12 +13,11 @@ from rest_framework.response import Response
 
 from accounts.roles import Action, user_can
 from mwl_ris.lib.errors import PermissionRefused
-from orders.lifecycle import ExamStatus, allowed_transitions
+from orders.lifecycle import ExamStatus, allowed_transitions, exam_transition
 from orders.models import Modality, Order, PregnancyStatus, Priority, Procedure
 from orders.selectors import order_list, order_unscheduled_list, procedure_list
 from orders.services import PROCEDURE_FIELDS, order_create, order_update, procedure_create, procedure_update
 from patients.models import Patient
-from scheduling.services import exam_transition
 
 
 class ProcedureSerializer(serializers.ModelSerializer[Procedure]):

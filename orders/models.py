@@ -8,7 +8,6 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from mwl_ris.lib.dicom import validate_lo, validate_sh, validate_uid
-from orders.lifecycle import ExamStatus
 
 
 class Modality(models.TextChoices):
@@ -70,6 +69,19 @@ class Procedure(models.Model):
     def display_name(self) -> str:
         """The name in the language of the page being shown."""
         return self.name_for(translation.get_language() or "")
+
+
+class ExamStatus(models.TextChoices):
+    """Where an exam is in its lifecycle; the moves between them are orders/lifecycle.py."""
+
+    REQUESTED = "requested", _("Requested (not booked)")
+    SCHEDULED = "scheduled", _("Scheduled")
+    ARRIVED = "arrived", _("Arrived")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    NO_SHOW = "no_show", _("No-show")
+    DISCONTINUED = "discontinued", _("Discontinued")
 
 
 class Priority(models.TextChoices):
@@ -142,7 +154,7 @@ class Order(models.Model):
     imported_attributes = models.JSONField(default=dict, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=ExamStatus.choices, default=ExamStatus.REQUESTED)
     status_reason = models.CharField(_("reason for the last status change"), max_length=200, blank=True)
-    # The last step, so that a mis-tap can be undone (scheduling.services.exam_step_undo).
+    # The last step, so that a mis-tap can be undone (orders.lifecycle.exam_step_undo).
     status_previous = models.CharField(_("status before the last change"), max_length=12, blank=True)
     status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
     status_changed_by = models.ForeignKey(

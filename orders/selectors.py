@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Case, QuerySet, Value, When
 
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Priority, Procedure
+from orders.models import ExamStatus, Order, Priority, Procedure
 
 
 def procedure_list(*, active_only: bool = False) -> QuerySet[Procedure]:

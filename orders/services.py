@@ -11,8 +11,7 @@ from mwl_ris.lib.dicom import generate_uid
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import full_clean_or_raise
 from orders.accession import accession_number_next
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Priority, Procedure
+from orders.models import ExamStatus, Order, Priority, Procedure
 from patients.models import Patient
 from worklist.services import worklist_item_sync
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from mwl_ris.lib.clock import patient_time
-from orders.lifecycle import ExamStatus
+from orders.models import ExamStatus
 from reminders.models import Reminder, ReminderStatus
 from reminders.senders import Sender, SendFailed, configured_sender
 from scheduling.models import Appointment, AppointmentStatus

@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from scheduling.models import Appointment, Closure, OpeningHours, Station
 from scheduling.selectors import capacity_refusal, lane_booked_above
-from scheduling.services import STATION_FIELDS, station_update
+from scheduling.stations import STATION_FIELDS, station_update
 
 
 class OpeningHoursInline(admin.TabularInline[OpeningHours, Station]):

@@ -16,16 +16,10 @@ from rest_framework.response import Response
 from accounts.roles import Action
 from mwl_ris.lib.dicom import validate_ae_title
 from orders.models import Modality, Order
+from scheduling.booking import appointment_book, appointment_cancel, appointment_reschedule
 from scheduling.models import Appointment, Closure, OpeningHours, Station, Weekday
 from scheduling.selectors import station_free_slots
-from scheduling.services import (
-    appointment_book,
-    appointment_cancel,
-    appointment_reschedule,
-    closure_create,
-    station_create,
-    station_update,
-)
+from scheduling.stations import closure_create, station_create, station_update
 
 
 class OpeningHoursSerializer(serializers.ModelSerializer[OpeningHours]):

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from orders.lifecycle import ExamStatus
+from orders.models import ExamStatus
 from scheduling.models import Appointment, AppointmentStatus, Closure, OpeningHours, Station
 
 MIDNIGHT = dt.time(0, 0)

@@ -1,5 +1,4 @@
-"""The expiry job: stale worklist items leave, finished ones are purged,
-unmatched MPPS records are flagged."""
+"""The expiry job: stale worklist items leave, finished ones are purged."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ from django.conf import settings
 
 from audit.context import acting_as
 from audit.models import Interface
-from dicom_gateway.mpps import mpps_flag_stale
-from scheduling.services import exams_expire_stale
+from scheduling.expiry import exams_expire_stale
 from worklist.services import worklist_items_purge_finished
 
 
@@ -23,5 +21,4 @@ def worklist_expiry_task() -> dict[str, int]:
             "purged": worklist_items_purge_finished(
                 older_than=dt.timedelta(hours=settings.WORKLIST_DONE_RETENTION_HOURS)
             ),
-            "stale_mpps": mpps_flag_stale(older_than=dt.timedelta(hours=settings.MPPS_UNMATCHED_STALE_HOURS)),
         }

@@ -22,8 +22,9 @@ from orders.models import Order, Procedure
 from orders.services import order_create, procedure_create
 from patients.models import Patient
 from patients.services import patient_create
+from scheduling.booking import appointment_book
 from scheduling.models import Appointment, Station
-from scheduling.services import appointment_book, station_create
+from scheduling.stations import station_create
 
 DAR = ZoneInfo("Africa/Dar_es_Salaam")
 # Tuesday 1 December 2026, 07:00 in Dar es Salaam (04:00 UTC).

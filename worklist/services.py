@@ -4,7 +4,7 @@ the services that change those, inside their transaction (never by signals)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -19,11 +19,13 @@ from mwl_ris.lib.dicom import (
     validate_uid,
 )
 from mwl_ris.lib.errors import ApplicationError
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Priority
+from orders.models import ExamStatus, Order, Priority
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus
 from worklist.models import SERVED_STATUSES, SpsStatus, WorklistItem
+
+if TYPE_CHECKING:
+    from orders.lifecycle import Transition
 
 # Order status -> Scheduled Procedure Step Status. Orders in other statuses
 # (requested, cancelled, no-show) have no worklist item.
@@ -231,6 +233,11 @@ def worklist_item_sync(*, order: Order) -> WorklistItem | None:
     worklist_item_validate(item)
     item.save()
     return item
+
+
+def worklist_follows_exam(change: Transition) -> None:
+    """PROJECTION (orders.lifecycle): the exam's worklist item follows its new status."""
+    worklist_item_sync(order=change.order)
 
 
 def worklist_items_sync_patient(*, patient: Patient) -> int:

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from dicom_gateway.models import PerformedProcedureStep, PpsStatus
-from orders.lifecycle import ExamStatus
+from orders.models import ExamStatus
 from scheduling.models import Appointment
 
 pytestmark = pytest.mark.django_db

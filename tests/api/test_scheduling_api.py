@@ -122,7 +122,7 @@ def test_reschedule_and_cancel_through_the_api(api_as: Any, scheduler: User, app
 def test_listing_appointments_by_station_and_local_date(
     api_as: Any, radiologist: User, appointment: Appointment, make_order: Any
 ) -> None:
-    from scheduling.services import appointment_book
+    from scheduling.booking import appointment_book
 
     appointment_book(order=make_order(), station=appointment.station, starts_at=at(9, day=2))
     client = api_as(radiologist)

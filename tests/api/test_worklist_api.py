@@ -5,9 +5,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from orders.lifecycle import ExamStatus
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus
+from scheduling.booking import appointment_book
 from scheduling.models import Appointment
-from scheduling.services import appointment_book, exam_transition, station_create
+from scheduling.stations import station_create
 from tests.conftest import at
 
 pytestmark = pytest.mark.django_db

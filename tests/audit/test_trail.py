@@ -24,8 +24,7 @@ from audit.services import (
     audit_seal,
     audit_verify,
 )
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.models import ExamStatus, Order
 from scheduling.models import Appointment, Station
 from tests.conftest import DAR, at
 
@@ -89,7 +88,7 @@ def test_sealing_chains_every_record_once(appointment: Appointment) -> None:
 
 
 def _sealed(appointment: Appointment) -> list[AuditRecord]:
-    from scheduling.services import exam_transition
+    from orders.lifecycle import exam_transition
 
     exam_transition(order=appointment.order, to=ExamStatus.ARRIVED)
     audit_seal()

@@ -20,12 +20,13 @@ from dicom_gateway.find import RESPONSE_CACHE
 from dicom_gateway.keys import MWL_FIND_SOP_CLASS as ModalityWorklistInformationFind
 from dicom_gateway.keys import VERIFICATION_SOP_CLASS as Verification
 from dicom_gateway.server import Gateway
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
 from orders.services import order_create, procedure_create
 from patients.services import patient_create
+from scheduling.booking import appointment_book
 from scheduling.models import Station
-from scheduling.services import appointment_book, exam_transition, station_create
+from scheduling.stations import station_create
 from tests.conftest import at
 
 SPS = "ScheduledProcedureStepSequence"

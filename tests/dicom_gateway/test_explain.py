@@ -11,8 +11,9 @@ from pydicom.dataset import Dataset
 
 from dicom_gateway.models import CapturedQuery, Profile
 from dicom_gateway.selectors import worklist_explain
-from orders.lifecycle import ExamStatus
-from scheduling.services import exam_transition, station_update
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus
+from scheduling.stations import station_update
 from tests.dicom_gateway.conftest import Worklist, mwl_query
 
 pytestmark = pytest.mark.django_db

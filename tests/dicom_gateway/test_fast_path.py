@@ -26,7 +26,8 @@ from dicom_gateway.keys import MWL_FIND_SOP_CLASS
 from dicom_gateway.models import Profile
 from dicom_gateway.server import Gateway
 from orders.services import order_create
-from scheduling.services import appointment_book, station_update
+from scheduling.booking import appointment_book
+from scheduling.stations import station_update
 from tests.conftest import at
 from tests.dicom_gateway.conftest import Worklist, findscu, mwl_query, pynetdicom_find
 from tests.dicom_gateway.test_server import DAY_LIST

@@ -35,7 +35,8 @@ from dicom_gateway.keys import MWL_FIND_SOP_CLASS
 from dicom_gateway.server import Gateway
 from orders.services import order_create, procedure_create
 from patients.services import patient_create
-from scheduling.services import appointment_book, station_create
+from scheduling.booking import appointment_book
+from scheduling.stations import station_create
 from tests.conftest import at
 from tests.dicom_gateway.conftest import Worklist, mwl_query, pynetdicom_find
 from tests.waiting import wait_until

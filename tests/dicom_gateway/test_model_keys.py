@@ -18,7 +18,7 @@ from orders.models import Order, PregnancyStatus
 from orders.services import order_update
 from patients.services import patient_update
 from scheduling.models import Appointment, Station
-from scheduling.services import station_update
+from scheduling.stations import station_update
 from tests.dicom_gateway.conftest import findscu_extract, pynetdicom_find
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,9 +16,8 @@ from dicom_gateway.keys import MPPS_SOP_CLASS
 from dicom_gateway.models import PerformedProcedureStep, PpsStatus
 from dicom_gateway.mpps import mpps_link
 from dicom_gateway.server import Gateway
-from orders.lifecycle import ExamStatus
-from orders.models import Order
-from scheduling.services import exam_transition
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
 from tests.dicom_gateway.conftest import SPS, Worklist, findscu
 
 DAY_LIST = ["PatientName", "AccessionNumber", f"{SPS}[0].ScheduledStationAETitle=CT_ROOM3"]

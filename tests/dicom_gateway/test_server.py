@@ -12,7 +12,7 @@ from django.test import override_settings
 from dicom_gateway.models import CapturedQuery, Profile
 from dicom_gateway.server import Gateway
 from dicom_gateway.services import profiles_install_ready_made
-from scheduling.services import station_update
+from scheduling.stations import station_update
 from tests.dicom_gateway.conftest import (
     Worklist,
     findscu,
@@ -109,7 +109,7 @@ def test_a_wrong_called_ae_is_rejected(live_worklist: Worklist, gateway: Gateway
 
 
 def test_a_new_station_may_associate_without_a_restart(live_worklist: Worklist, gateway: Gateway) -> None:
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     assert pynetdicom_associate(gateway.port, calling="MR_NEW").is_rejected
     station_create(name="MRI", modality="MR", ae_title="MR_NEW")
@@ -213,7 +213,7 @@ def test_c_cancel_over_the_wire_stops_the_stream_with_fe00(live_worklist: Workli
 
     from dicom_gateway.keys import MWL_FIND_SOP_CLASS
     from orders.services import order_create
-    from scheduling.services import appointment_book
+    from scheduling.booking import appointment_book
 
     neema = live_worklist.orders["neema"]
     start = dt.datetime(2026, 12, 10, 0, 0, tzinfo=dt.UTC)

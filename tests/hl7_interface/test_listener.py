@@ -16,8 +16,7 @@ from dicom_gateway.find import RESPONSE_CACHE
 from dicom_gateway.server import Gateway
 from hl7_interface.listener import ListenerThread
 from hl7_interface.models import InboundMessage, InboundStatus
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.models import ExamStatus, Order, Procedure
 from patients.models import Patient
 from scheduling.models import Station
 from tests.dicom_gateway.conftest import findscu

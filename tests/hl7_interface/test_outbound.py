@@ -14,12 +14,12 @@ import pytest
 from hl7.mllp import start_hl7_server
 
 from hl7_interface.models import DeliveryState, Destination, OutboundMessage
-from hl7_interface.outbound import outbound_deliver, outbound_retry
+from hl7_interface.outbox import outbound_deliver, outbound_retry
 from hl7_interface.tasks import hl7_outbound_deliver_task, hl7_outbound_sweep_task
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
+from scheduling.booking import appointment_book
 from scheduling.models import Station
-from scheduling.services import appointment_book, exam_transition
 from tests.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -170,7 +170,7 @@ def test_a_failed_message_can_be_retried_after_the_destination_is_fixed(
     assert OutboundMessage.objects.get().state == DeliveryState.FAILED
     Destination.objects.filter(pk=destination.pk).update(port=receiver.port)  # the admin fixes the port
     destination.refresh_from_db()
-    assert outbound_retry(messages=OutboundMessage.objects.all()) == 1
+    assert outbound_retry(messages=OutboundMessage.objects.all())[1] == 1
     outbound_deliver(destination=destination)
     assert OutboundMessage.objects.get().state == DeliveryState.SENT
     assert len(receiver.received) == 1

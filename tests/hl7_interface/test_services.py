@@ -6,11 +6,11 @@ import pytest
 
 from hl7_interface.models import InboundMessage, InboundStatus, ProcedureCodeMap
 from hl7_interface.services import message_receive, message_reprocess
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order, Procedure
 from patients.models import Patient, PatientMerge
+from scheduling.booking import appointment_book
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import appointment_book, exam_transition
 from tests.conftest import at
 from tests.hl7_interface.conftest import ack_code, ack_of, adt, orm, pid, segment
 from worklist.models import WorklistItem

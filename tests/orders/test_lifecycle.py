@@ -45,3 +45,18 @@ def test_it_refuses_every_other_step_with_the_allowed_ones_named() -> None:
 def test_final_statuses_have_no_way_out() -> None:
     for final in (S.COMPLETED, S.CANCELLED, S.DISCONTINUED):
         assert TRANSITIONS[final] == frozenset()
+
+
+def test_what_follows_a_transition_is_the_documented_subscriber_list_in_stage_order() -> None:
+    from orders import lifecycle
+
+    registered = lifecycle.subscribers()
+    assert registered == [
+        ("CHECK", "scheduling.transitions.no_show_not_before_start"),
+        ("SLOT", "scheduling.transitions.appointment_follows_exam"),
+        ("PROJECTION", "worklist.services.worklist_follows_exam"),
+        ("NOTIFY", "hl7_interface.subscribers.status_to_placer"),
+    ]
+    doc = " ".join((lifecycle.__doc__ or "").split())
+    for stage, name in registered:
+        assert f"{stage} {name}:" in doc, f"orders/lifecycle.py's docstring does not list {name} under {stage}"

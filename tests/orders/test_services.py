@@ -7,13 +7,12 @@ import pytest
 from mwl_ris.lib.dicom import validate_uid
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import FieldErrors
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order, Procedure
 from orders.services import order_create, order_update, procedure_create, procedure_update
 from patients.models import Patient
 from patients.services import patient_create, patient_merge
 from scheduling.models import Appointment
-from scheduling.services import exam_transition
 from worklist.models import WorklistItem
 
 pytestmark = pytest.mark.django_db

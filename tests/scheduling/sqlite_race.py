@@ -22,8 +22,9 @@ from django.utils import timezone  # noqa: E402
 
 from orders.services import order_create, procedure_create  # noqa: E402
 from patients.services import patient_create  # noqa: E402
+from scheduling.booking import SlotTaken, appointment_book  # noqa: E402
 from scheduling.models import Appointment  # noqa: E402
-from scheduling.services import SlotTaken, appointment_book, station_create  # noqa: E402
+from scheduling.stations import station_create  # noqa: E402
 
 
 def main(threads: int) -> None:

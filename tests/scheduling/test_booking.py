@@ -7,18 +7,11 @@ import pytest
 from django.contrib.auth.models import User
 
 from mwl_ris.lib.errors import ApplicationError, Conflict, InvalidTransition, PermissionRefused
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
+from scheduling.booking import BookingRefused, SlotTaken, appointment_book, appointment_cancel, appointment_reschedule
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import (
-    BookingRefused,
-    SlotTaken,
-    appointment_book,
-    appointment_cancel,
-    appointment_reschedule,
-    closure_create,
-    exam_transition,
-)
+from scheduling.stations import closure_create
 from tests.conftest import at
 from worklist.models import WorklistItem
 
@@ -83,7 +76,7 @@ def test_back_to_back_appointments_do_not_overlap(appointment: Appointment, make
 
 
 def test_the_same_time_on_another_station_is_free(appointment: Appointment, make_order: Any) -> None:
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     second = station_create(name="CT 2", modality="CT", ae_title="CT_ROOM9")
     assert appointment_book(order=make_order(), station=second, starts_at=at(9)).pk
@@ -188,7 +181,7 @@ def test_rescheduling_by_a_few_minutes_may_overlap_its_own_old_slot(appointment:
 
 
 def test_rescheduling_to_another_station_updates_the_station_on_the_worklist(appointment: Appointment) -> None:
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     second = station_create(name="CT 2", modality="CT", ae_title="CT_ROOM9")
     appointment_reschedule(appointment=appointment, starts_at=at(9), station=second, reason="room change")
@@ -266,7 +259,7 @@ def test_a_discontinued_exam_stays_off_the_served_worklist_with_its_reason(appoi
 
 
 def test_a_status_change_made_meanwhile_is_detected(appointment: Appointment) -> None:
-    from scheduling.services import _set_order_status
+    from orders.lifecycle import _apply as _set_order_status
 
     stale = appointment.order  # still believes it is scheduled
     Order.objects.filter(pk=stale.pk).update(status=ExamStatus.ARRIVED)

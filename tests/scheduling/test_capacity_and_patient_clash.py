@@ -16,16 +16,10 @@ from django.db import IntegrityError, transaction
 
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from patients.services import patient_create, patient_merge
+from scheduling.booking import PatientBusy, SlotTaken, appointment_book, appointment_reschedule
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import station_free_slots
-from scheduling.services import (
-    PatientBusy,
-    SlotTaken,
-    appointment_book,
-    appointment_reschedule,
-    station_create,
-    station_update,
-)
+from scheduling.stations import station_create, station_update
 from tests.concurrency import run_together
 from tests.conftest import WEEKDAY_HOURS, at, client_for, requires_postgres
 

@@ -12,9 +12,9 @@ from django.db import IntegrityError, connection, connections, transaction
 
 from mwl_ris.lib.errors import Conflict
 from orders.models import Order
-from scheduling import services as scheduling_services
+from scheduling import booking as scheduling_booking
+from scheduling.booking import SlotTaken, appointment_book
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import SlotTaken, appointment_book
 from tests.conftest import at, requires_postgres
 from worklist.models import WorklistItem
 
@@ -24,7 +24,7 @@ THREADS = 20
 def arrive_at_the_station_lock_together(monkeypatch: pytest.MonkeyPatch, barrier: threading.Barrier) -> None:
     """Deliberate interleaving: every booking has passed its own checks and
     reaches the point where it takes the station lock at the same moment."""
-    real = scheduling_services._lock_station
+    real = scheduling_booking.station_lock
     waited = threading.local()
 
     def wait_then_lock(station: Station) -> None:
@@ -33,7 +33,7 @@ def arrive_at_the_station_lock_together(monkeypatch: pytest.MonkeyPatch, barrier
             barrier.wait(timeout=30)
         real(station)
 
-    monkeypatch.setattr(scheduling_services, "_lock_station", wait_then_lock)
+    monkeypatch.setattr(scheduling_booking, "station_lock", wait_then_lock)
 
 
 @requires_postgres
@@ -149,13 +149,13 @@ def _contending_client(
     Each round, all clients reach the station lock at the same moment."""
     connections.close_all()  # never share the parent's connection
     station = Station.objects.get(pk=station_id)
-    real_lock = scheduling_services._lock_station
+    real_lock = scheduling_booking.station_lock
 
     def wait_then_lock(station: Station) -> None:
         barrier.wait(timeout=60)
         real_lock(station)
 
-    scheduling_services._lock_station = wait_then_lock  # in this (forked) process only
+    scheduling_booking.station_lock = wait_then_lock  # in this (forked) process only
     for round_ in range(rounds):
         try:
             order = Order.objects.get(pk=order_ids[round_ * clients + index])

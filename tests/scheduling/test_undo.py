@@ -11,9 +11,10 @@ from django.contrib.auth.models import User
 
 from audit.models import AuditRecord
 from mwl_ris.lib.errors import Conflict, PermissionRefused
-from orders.lifecycle import ExamStatus
+from orders.lifecycle import exam_step_undo, exam_transition, undo_allowed
+from orders.models import ExamStatus
+from scheduling.booking import SlotTaken, appointment_book
 from scheduling.models import Appointment, AppointmentStatus
-from scheduling.services import SlotTaken, appointment_book, exam_step_undo, exam_transition, undo_allowed
 from tests.conftest import at
 from worklist.models import WorklistItem
 

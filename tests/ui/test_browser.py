@@ -10,8 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.models import ExamStatus, Order, Procedure
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus, Station
 from tests.conftest import at
@@ -92,7 +91,7 @@ def test_book_a_ct_and_take_it_through_the_day_list(
 def test_the_day_list_shows_changes_made_elsewhere_without_reloading(
     browser: Browser, live_server: Any, technologist: User, appointment: Appointment
 ) -> None:
-    from scheduling.services import exam_transition
+    from orders.lifecycle import exam_transition
 
     page = log_in(browser, live_server.url, technologist)
     page.goto(f"{live_server.url}/daylist/?station={appointment.station_id}")

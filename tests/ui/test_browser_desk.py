@@ -10,10 +10,10 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, expect
 
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
+from scheduling.booking import appointment_book
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import appointment_book, exam_transition
 from tests.conftest import at
 from tests.ui.test_browser import log_in, wait_for_htmx
 
@@ -41,7 +41,7 @@ def no_horizontal_scroll(page: Page) -> int:
 def busy_day(ct_station: Station, make_order: Any, frozen_clock: Any) -> list[Order]:
     """Four exams on the CT today: one completed at 08:00, three to come; and a
     station with a long name, as real ones have, in the station list."""
-    from scheduling.services import station_create
+    from scheduling.stations import station_create
 
     station_create(
         name="Ultrasound 2 (Maternity and Gynaecology)", room="Maternity Block, Room 12", modality="US", ae_title="US2"

@@ -14,9 +14,9 @@ from PIL import Image
 
 from audit.models import AuditRecord
 from facility.services import facility_get, facility_update
-from orders.lifecycle import ExamStatus
+from orders.models import ExamStatus
+from scheduling.booking import appointment_cancel, appointment_reschedule
 from scheduling.models import Appointment
-from scheduling.services import appointment_cancel, appointment_reschedule
 from tests.conftest import at
 from tests.ui.test_views import browser
 

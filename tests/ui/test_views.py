@@ -10,12 +10,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from orders.lifecycle import ExamStatus
-from orders.models import Order
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order
 from patients.models import Patient
 from patients.services import patient_create
+from scheduling.booking import appointment_book
 from scheduling.models import Appointment, AppointmentStatus, Station
-from scheduling.services import appointment_book, closure_create, exam_transition, station_create
+from scheduling.stations import closure_create, station_create
 from tests.conftest import at
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from mwl_ris.lib.errors import ApplicationError
 from orders.models import Order
 from scheduling.models import Appointment, Station
-from scheduling.services import station_update
+from scheduling.stations import station_update
 from worklist.models import SERVED_STATUSES, WorklistItem
 from worklist.selectors import worklist_item_list
 from worklist.services import worklist_item_sync, worklist_item_validate
@@ -31,7 +31,7 @@ def test_every_type_1_key_is_checked_before_an_item_is_written(appointment: Appo
 def test_an_item_that_would_be_invalid_is_not_written_and_the_booking_is_undone(
     order: Order, ct_station: Station
 ) -> None:
-    from scheduling.services import appointment_book
+    from scheduling.booking import appointment_book
     from tests.conftest import at
 
     Order.objects.filter(pk=order.pk).update(study_instance_uid="not-a-uid")
@@ -50,8 +50,8 @@ def test_renaming_a_station_renames_it_on_its_worklist_items(appointment: Appoin
 
 
 def test_only_scheduled_and_arrived_items_are_served(appointment: Appointment) -> None:
-    from orders.lifecycle import ExamStatus
-    from scheduling.services import exam_transition
+    from orders.lifecycle import exam_transition
+    from orders.models import ExamStatus
 
     assert list(worklist_item_list(served_only=True)) == [appointment.worklist_item]
     exam_transition(order=appointment.order, to=ExamStatus.ARRIVED)

@@ -18,11 +18,10 @@ from accounts.roles import Action
 from facility.services import facility_get
 from mwl_ris.lib.clock import patient_time
 from mwl_ris.lib.errors import ApplicationError
-from orders.lifecycle import ExamStatus
-from orders.models import Modality, Order
+from orders.models import ExamStatus, Modality, Order
+from scheduling.booking import COMPATIBLE_MODALITIES, appointment_book, appointment_cancel, appointment_reschedule
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import next_available_slots, station_list
-from scheduling.services import COMPATIBLE_MODALITIES, appointment_book, appointment_cancel, appointment_reschedule
 from ui.barcode import code128_svg
 from ui.calendar import day_grid, week_days, week_grid
 from ui.dates import day_or_today

@@ -16,11 +16,10 @@ from django.utils.translation import gettext_lazy as _
 from accounts.roles import Action, user_can
 from dicom_gateway.selectors import station_served_worklist
 from mwl_ris.lib.errors import ApplicationError
-from orders.lifecycle import ExamStatus, allowed_transitions
+from orders.lifecycle import ExamStatus, allowed_transitions, exam_step_undo, exam_transition, undo_allowed
 from orders.models import Modality, Order
 from scheduling.models import Appointment, AppointmentStatus, Station
 from scheduling.selectors import no_show_allowed_from, station_day_appointments, station_list
-from scheduling.services import exam_step_undo, exam_transition, undo_allowed
 from ui.dates import day_or_today
 from ui.forms import TransitionForm
 from ui.permissions import requires

@@ -9,13 +9,12 @@ from django.utils.translation import gettext as _
 from accounts.roles import Action
 from dicom_gateway.selectors import worklist_explain
 from mwl_ris.lib.errors import ApplicationError
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order, Procedure
 from orders.selectors import order_unscheduled_list, procedure_list
 from orders.services import order_create
 from patients.models import Patient, Sex
 from scheduling.models import Station
-from scheduling.services import exam_transition
 from ui.forms import OrderForm, WithdrawForm, add_service_error
 from ui.permissions import requires
 

@@ -13,7 +13,7 @@ from accounts.roles import Action, user_can
 from mwl_ris.lib.errors import ApplicationError
 from scheduling.models import Closure, Station
 from scheduling.selectors import closure_affected_appointments, station_list
-from scheduling.services import closure_create, closure_reschedule_affected
+from scheduling.stations import closure_create, closure_reschedule_affected
 from ui.forms import ClosureForm, add_service_error
 from ui.permissions import requires
 

@@ -15,15 +15,16 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from facility.services import facility_get, facility_update
-from orders.lifecycle import ExamStatus
-from orders.models import Order, Procedure
+from orders.lifecycle import exam_transition
+from orders.models import ExamStatus, Order, Procedure
 from orders.services import order_create, procedure_create
 from patients.models import BirthDatePrecision, IdentifierKind, Patient
 from patients.services import patient_create
 from scheduling import demo_data as demo
+from scheduling.booking import appointment_book
 from scheduling.models import Station
 from scheduling.selectors import patient_clashes, station_free_slots
-from scheduling.services import appointment_book, exam_transition, station_create
+from scheduling.stations import station_create
 
 ISSUER = "MNH"
 DEMO_PASSWORD = "demo-2026"  # noqa: S105 - documented demo credentials, printed at the end

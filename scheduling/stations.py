@@ -1,0 +1,131 @@
+"""Stations, their opening hours and closures, and moving the exams out of a closure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mwl_ris.lib.errors import ApplicationError
+from mwl_ris.lib.validation import full_clean_or_raise
+from orders.models import Order
+from scheduling.booking import COMPATIBLE_MODALITIES, appointment_reschedule, station_lock
+from scheduling.models import Appointment, Closure, OpeningHours, Station
+from scheduling.selectors import (
+    capacity_refusal,
+    closure_affected_appointments,
+    lane_booked_above,
+    next_available_slots,
+)
+from worklist.services import worklist_item_sync
+
+if TYPE_CHECKING:
+    from accounts.roles import UserLike
+
+STATION_FIELDS = frozenset(
+    {"name", "name_sw", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile", "capacity"}
+)
+
+
+def station_create(*, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
+    with transaction.atomic():
+        station = Station(**{k: v for k, v in fields.items() if k in STATION_FIELDS})
+        full_clean_or_raise(station)
+        station.save()
+        if opening_hours is not None:
+            station_set_opening_hours(station=station, opening_hours=opening_hours)
+    return station
+
+
+@transaction.atomic
+def station_update(*, station: Station, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
+    old_ae, old_name, old_room = station.ae_title, station.name, station.room
+    for name, value in fields.items():
+        if name in STATION_FIELDS:
+            setattr(station, name, value)
+    full_clean_or_raise(station)
+    station_lock(station)
+    in_use = lane_booked_above(station=station, capacity=station.capacity)
+    if in_use is not None:
+        raise ApplicationError(capacity_refusal(in_use), code="capacity_in_use")
+    station.save()
+    if opening_hours is not None:
+        station_set_opening_hours(station=station, opening_hours=opening_hours)
+    if (old_ae, old_name, old_room) != (station.ae_title, station.name, station.room):
+        for order in Order.objects.filter(worklist_item__station=station).select_related("patient", "procedure"):
+            worklist_item_sync(order=order)
+    return station
+
+
+def station_set_opening_hours(*, station: Station, opening_hours: list[dict[str, Any]]) -> None:
+    """Replace the station's weekly opening hours (``weekday``, ``opens``, ``closes``)."""
+    rows = []
+    for entry in opening_hours:
+        row = OpeningHours(station=station, weekday=entry["weekday"], opens=entry["opens"], closes=entry["closes"])
+        if row.closes != dt.time(0) and row.closes <= row.opens:
+            raise ApplicationError(
+                f"Opening hours on weekday {row.weekday}: closing {row.closes:%H:%M} is not after "
+                f"opening {row.opens:%H:%M} (use 00:00 for midnight).",
+                code="invalid_hours",
+            )
+        rows.append(row)
+    with transaction.atomic():
+        OpeningHours.objects.filter(station=station).delete()
+        OpeningHours.objects.bulk_create(rows)
+
+
+def closure_create(*, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, reason: str) -> Closure:
+    closure = Closure(station=station, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    full_clean_or_raise(closure, exclude=["station"])
+    if closure.ends_at <= closure.starts_at:
+        raise ApplicationError("A closure must end after it starts.", code="empty_closure")
+    closure.save()
+    return closure
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    appointment: Appointment  # the old appointment
+    new: Appointment | None  # where it went, or None
+    error: str = ""
+
+
+def closure_reschedule_affected(*, closure: Closure, actor: UserLike | None = None, days: int = 14) -> list[MoveResult]:
+    """Machine downtime: move every not-yet-started appointment inside the closure
+    to the next free slot of a station that takes the exam (the same station
+    after the closure, or another one of its modality), in booking order. Each
+    move is its own transaction; one that fails is reported and left in place."""
+    reason = _("Station closed: %(reason)s") % {"reason": closure.reason}
+    results: list[MoveResult] = []
+    for appointment in list(closure_affected_appointments(closure=closure)):
+        order = appointment.order
+        modality = order.procedure.modality
+        candidates = [
+            s
+            for s in Station.objects.filter(active=True).prefetch_related("opening_hours")
+            if s.modality == modality or s.modality in COMPATIBLE_MODALITIES.get(modality, set())
+        ]
+        slots = next_available_slots(
+            stations=candidates,
+            duration=appointment.ends_at - appointment.starts_at,
+            not_before=max(timezone.now(), appointment.starts_at),
+            days=days,
+            limit=1,
+        )
+        if not slots:
+            results.append(MoveResult(appointment, None, _("No free slot in the next %(days)d days.") % {"days": days}))
+            continue
+        station, start, _end = slots[0]
+        try:
+            new = appointment_reschedule(
+                appointment=appointment, station=station, starts_at=start, reason=reason, actor=actor
+            )
+        except ApplicationError as exc:
+            results.append(MoveResult(appointment, None, exc.message))
+        else:
+            results.append(MoveResult(appointment, new))
+    return results
