@@ -180,16 +180,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
-        "mwl_ris.api.StrictQueryParameters",
+        "api.common.StrictQueryParameters",
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "mwl_ris.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "api.common.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "mwl_ris.api.exception_handler",
+    "EXCEPTION_HANDLER": "api.common.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mini-RIS and Modality Worklist API",

@@ -7,24 +7,24 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from audit.api import AuditRecordViewSet
-from dicom_gateway.api import (
+from api.audit import AuditRecordViewSet
+from api.dicom_gateway import (
     AssociationRecordViewSet,
     CapturedQueryViewSet,
     PerformedStepViewSet,
     ProfileViewSet,
     WorklistExplainApi,
 )
-from hl7_interface.api import (
+from api.hl7_interface import (
     DestinationViewSet,
     InboundMessageViewSet,
     OutboundMessageViewSet,
     ProcedureCodeMapViewSet,
 )
-from orders.api import OrderViewSet, ProcedureViewSet
-from patients.api import PatientViewSet
-from scheduling.api import AppointmentViewSet, StationViewSet
-from worklist.api import WorklistItemViewSet
+from api.orders import OrderViewSet, ProcedureViewSet
+from api.patients import PatientViewSet
+from api.scheduling import AppointmentViewSet, StationViewSet
+from api.worklist import WorklistItemViewSet
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -1,5 +1,5 @@
 """The one application error type. Services raise these; the API exception
-handler (mwl_ris/api.py) and the UI map them to responses."""
+handler (api/common.py) and the UI map them to responses."""
 
 from __future__ import annotations
 
