@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from accounts.roles import Role
 from audit.services import audit_record
 
 
@@ -42,3 +43,22 @@ def api_token_revoke(*, user: User, actor: Any = None) -> bool:
             before={"user": user.username},
         )
     return deleted
+
+
+@transaction.atomic
+def staff_user_ensure(*, username: str, role: Role, password: str) -> tuple[User, bool]:
+    """A staff user with ``role`` (created with ``password`` if missing; an
+    existing user keeps theirs). Returns the user and whether it was created."""
+    user, created = User.objects.get_or_create(username=username, defaults={"is_staff": role == Role.ADMIN})
+    if created:
+        user.set_password(password)
+        user.is_superuser = role == Role.ADMIN
+        user.save()
+        audit_record("create", instance=user, summary=f"user {username} created")
+    group = Group.objects.get(name=role.value)
+    if not user.groups.filter(pk=group.pk).exists():
+        user.groups.add(group)
+        audit_record(
+            "update", instance=user, summary=f"{username} given the {role.value} role", after={"role": role.value}
+        )
+    return user, created

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Model, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -14,8 +15,10 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from audit.services import audit_record, audit_snapshot
 from mwl_ris.lib.errors import ApplicationError
 from mwl_ris.lib.validation import FieldErrors
 
@@ -64,3 +67,26 @@ class StrictQueryParameters(BaseFilterBackend):
                 }
             )
         return queryset
+
+
+class AuditedWrites:
+    """For a ModelViewSet of plain configuration rows that has no service of its
+    own (HL7 code map, destinations): each create, update and delete writes its
+    audit record in the same transaction, as a service would."""
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        with transaction.atomic():
+            instance = serializer.save()
+            audit_record("create", instance=instance)
+
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        with transaction.atomic():
+            assert serializer.instance is not None
+            before = audit_snapshot(type(serializer.instance).objects.get(pk=serializer.instance.pk))
+            instance = serializer.save()
+            audit_record("update", instance=instance, before=before)
+
+    def perform_destroy(self, instance: Model) -> None:
+        with transaction.atomic():
+            audit_record("delete", instance=instance)
+            instance.delete()

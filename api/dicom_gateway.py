@@ -17,7 +17,7 @@ from accounts.roles import Action
 from dicom_gateway.models import AssociationRecord, CapturedQuery, PerformedProcedureStep, Profile
 from dicom_gateway.mpps import mpps_link
 from dicom_gateway.selectors import captured_query_list, worklist_explain
-from mwl_ris.lib.validation import full_clean_or_raise
+from dicom_gateway.services import profile_create, profile_update
 from orders.models import Order
 from scheduling.models import Station
 
@@ -52,19 +52,14 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request: Request) -> Response:
         data = ProfileSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        profile = Profile(**data.validated_data)
-        full_clean_or_raise(profile)
-        profile.save()
+        profile = profile_create(**data.validated_data)
         return Response(ProfileSerializer(profile).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str | None = None) -> Response:
         profile = self.get_object()
         data = ProfileSerializer(data=request.data, partial=self.action == "partial_update")
         data.is_valid(raise_exception=True)
-        for name, value in data.validated_data.items():
-            setattr(profile, name, value)
-        full_clean_or_raise(profile)
-        profile.save()
+        profile = profile_update(profile=profile, **data.validated_data)
         return Response(ProfileSerializer(profile).data)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:

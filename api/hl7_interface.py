@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.roles import Action
+from api.common import AuditedWrites
 from hl7_interface.models import Destination, InboundMessage, OutboundMessage, ProcedureCodeMap
 from hl7_interface.services import message_reprocess
 
@@ -79,7 +80,7 @@ class ProcedureCodeMapSerializer(serializers.ModelSerializer[ProcedureCodeMap]):
         fields = ["id", "code", "coding_system", "procedure", "station"]
 
 
-class ProcedureCodeMapViewSet(viewsets.ModelViewSet[ProcedureCodeMap]):
+class ProcedureCodeMapViewSet(AuditedWrites, viewsets.ModelViewSet[ProcedureCodeMap]):
     """OBR-4 codes from the ordering system → catalogue procedures (and optionally a station). Admin role to change."""
 
     serializer_class = ProcedureCodeMapSerializer
@@ -93,7 +94,7 @@ class DestinationSerializer(serializers.ModelSerializer[Destination]):
         fields = ["id", "name", "host", "port", "receiving_application", "receiving_facility", "statuses", "active"]
 
 
-class DestinationViewSet(viewsets.ModelViewSet[Destination]):
+class DestinationViewSet(AuditedWrites, viewsets.ModelViewSet[Destination]):
     """Systems that receive exam status messages (ORM^O01 SC). Admin role to change."""
 
     serializer_class = DestinationSerializer

@@ -9,6 +9,6 @@ class AuditConfig(AppConfig):
     verbose_name = _("Audit trail")
 
     def ready(self) -> None:
-        from audit import signals
+        from audit import logins
 
-        signals.connect()
+        logins.connect()

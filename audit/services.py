@@ -25,6 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from audit.context import current_actor
@@ -75,9 +76,23 @@ def record_row(record: AuditRecord) -> dict[str, Any]:
 # --- writing ------------------------------------------------------------------
 
 
+# Bookkeeping columns that change on every save and say nothing (and the password hash).
+IGNORED_FIELDS = frozenset({"updated_at", "created_at", "password", "last_login", "name_search"})
+
+
+def audit_snapshot(instance: Model) -> dict[str, Any]:
+    """A row's values as the trail keeps them: every concrete column but the bookkeeping ones."""
+    return {
+        f.attname: getattr(instance, f.attname)
+        for f in instance._meta.concrete_fields
+        if f.attname not in IGNORED_FIELDS
+    }
+
+
 def audit_record(
     action: str,
     *,
+    instance: Model | None = None,
     object_type: str = "",
     object_id: Any = "",
     patient_id: str = "",
@@ -88,10 +103,31 @@ def audit_record(
     at: dt.datetime | None = None,
     **who: str,
 ) -> AuditRecord | None:
-    """Append one record, attributed to the current actor (audit.context) unless
-    ``interface``/``actor``/``role``/``ip`` are given."""
+    """Append one record, in the caller's transaction, attributed to the current
+    actor (audit.context) unless ``interface``/``actor``/``role``/``ip`` are given.
+    The one way the RIS writes its trail: services call it for what they change.
+
+    With ``instance`` (a row the caller just wrote), the type, ID and summary
+    come from it, and the values from ``audit_snapshot``: a "create" keeps the
+    row as saved, a "delete" the row as it was, and an "update" only the
+    columns that differ from ``before`` (the snapshot taken before the change);
+    an update that changed nothing writes no record and returns None."""
     if not settings.AUDIT_ENABLED:
         return None
+    if instance is not None:
+        object_type = object_type or instance._meta.label
+        object_id = object_id or instance.pk
+        summary = summary or str(instance)
+        if action == "create" and after is None:
+            after = audit_snapshot(instance)
+        elif action == "delete" and before is None:
+            before = audit_snapshot(instance)
+        elif action == "update" and before is not None and after is None:
+            now = audit_snapshot(instance)
+            keys = [k for k in now if k in before and jsonable(before[k]) != jsonable(now[k])]
+            if not keys:
+                return None
+            before, after = {k: before[k] for k in keys}, {k: now[k] for k in keys}
     actor = current_actor()
     record = AuditRecord(
         at=at or timezone.now(),

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.admin import AuditedAdmin
 from dicom_gateway.models import AssociationRecord, CapturedQuery, PerformedProcedureStep, Profile
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin[Profile]):
+class ProfileAdmin(AuditedAdmin):
     list_display = [
         "name",
         "charset",
@@ -42,9 +43,12 @@ class AssociationRecordAdmin(admin.ModelAdmin[AssociationRecord]):
 
 
 @admin.register(PerformedProcedureStep)
-class PerformedProcedureStepAdmin(admin.ModelAdmin[PerformedProcedureStep]):
+class PerformedProcedureStepAdmin(AuditedAdmin):
     list_display = ["created_at", "calling_ae_title", "pps_id", "status", "accession_number", "order", "stale"]
     list_filter = ["status", "stale", "calling_ae_title"]
     search_fields = ["accession_number", "patient_id_value", "sop_instance_uid", "pps_id"]
     readonly_fields = [f.name for f in PerformedProcedureStep._meta.fields if f.name not in ("order", "stale")]
     raw_id_fields = ["order"]
+
+    def audit_patient_id(self, obj: PerformedProcedureStep) -> str:
+        return obj.patient_id_value

@@ -257,6 +257,14 @@ def mpps_link(*, step: PerformedProcedureStep, order: Order) -> str:
             raise ApplicationError("This MPPS is already linked to an order.", code="already_linked")
         locked.order, locked.stale = order, False
         locked.save()
+        audit_record(
+            "update",
+            instance=locked,
+            patient_id=locked.patient_id_value,
+            summary=f"MPPS {locked.sop_instance_uid} linked to {order.accession_number}",
+            before={"order": None},
+            after={"order": order.pk},
+        )
         problem = _advance(locked, timezone.now())
     step.order, step.stale = order, False
     return problem

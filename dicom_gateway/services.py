@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
+from audit.services import audit_record, audit_snapshot
+from dicom_gateway.models import Profile
+from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
+
+PROFILE_FIELDS = frozenset(f.name for f in Profile._meta.concrete_fields if not f.primary_key)
+
 # Ready-made profiles for the common cases (also created by migration 0002).
 READY_MADE_PROFILES: list[dict[str, Any]] = [
     {"name": "Modern UTF-8 scanner", "charset": "ISO_IR 192", "name_format": "full"},
@@ -18,9 +26,33 @@ READY_MADE_PROFILES: list[dict[str, Any]] = [
 ]
 
 
-def profiles_install_ready_made(profile_model: Any = None) -> None:
-    """Create the ready-made profiles that do not exist yet (by name)."""
-    if profile_model is None:
-        from dicom_gateway.models import Profile as profile_model
+def profiles_install_ready_made(profile_model: Any = Profile) -> None:
+    """Create the ready-made profiles that do not exist yet (by name); a
+    migration passes its historical model."""
     for values in READY_MADE_PROFILES:
-        profile_model.objects.get_or_create(name=values["name"], defaults=values)
+        profile, created = profile_model.objects.get_or_create(name=values["name"], defaults=values)
+        if created and profile_model is Profile:  # a migration's run is recorded by the migration itself
+            audit_record("create", instance=profile)
+
+
+@transaction.atomic
+def profile_create(**fields: Any) -> Profile:
+    """A new modality profile (the fields of dicom_gateway.models.Profile)."""
+    refuse_unknown(fields, PROFILE_FIELDS, what="profile")
+    profile = Profile(**fields)
+    full_clean_or_raise(profile)
+    profile.save()
+    audit_record("create", instance=profile)
+    return profile
+
+
+@transaction.atomic
+def profile_update(*, profile: Profile, **fields: Any) -> Profile:
+    refuse_unknown(fields, PROFILE_FIELDS, what="profile")
+    before = audit_snapshot(Profile.objects.get(pk=profile.pk))
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    full_clean_or_raise(profile)
+    profile.save()
+    audit_record("update", instance=profile, before=before)
+    return profile

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TypedDict, Unpack
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -11,16 +11,25 @@ from PIL import Image, UnidentifiedImageError
 
 from audit.services import audit_record
 from facility.models import LOGO_MAX_BYTES, LOGO_TYPES, Facility
-from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
+from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise, refuse_unknown
 from worklist.services import worklist_items_sync_facility
 
-FIELDS = ("name", "department", "department_sw", "address", "phone", "email")
+
+class FacilityFields(TypedDict, total=False):
+    name: str
+    department: str
+    department_sw: str
+    address: str
+    phone: str
+    email: str
+
+
+FIELDS = tuple(FacilityFields.__annotations__)
 
 
 def facility_get() -> Facility:
-    """The facility's details (an empty row the first time)."""
-    facility, _created = Facility.objects.get_or_create(pk=1)
-    return facility
+    """The facility's details (unsaved and empty until an admin first fills them in)."""
+    return Facility.objects.filter(pk=1).first() or Facility(pk=1)
 
 
 def _checked_logo(data: bytes) -> str:
@@ -39,12 +48,17 @@ def _checked_logo(data: bytes) -> str:
 
 
 @transaction.atomic
-def facility_update(*, logo: bytes | None = None, remove_logo: bool = False, **fields: Any) -> Facility:
-    facility = Facility.objects.select_for_update().get(pk=facility_get().pk)
+def facility_update(
+    *, logo: bytes | None = None, remove_logo: bool = False, **fields: Unpack[FacilityFields]
+) -> Facility:
+    refuse_unknown(fields, FIELDS, what="facility")
+    facility, created = Facility.objects.select_for_update().get_or_create(pk=1)
+    if created:
+        audit_record("create", instance=facility, summary="Facility details first saved")
     before = {name: getattr(facility, name) for name in FIELDS}
     for name in FIELDS:
         if name in fields:
-            setattr(facility, name, (fields[name] or "").strip())
+            setattr(facility, name, (fields[name] or "").strip())  # type: ignore[literal-required]
     if logo is not None:
         facility.logo_content_type = _checked_logo(logo)
         facility.logo = logo

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import AuditedAdmin
 from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
 from hl7_interface.outbox import outbound_retry
 from hl7_interface.services import message_reprocess
@@ -76,13 +77,13 @@ class InboundMessageAdmin(admin.ModelAdmin[InboundMessage]):
 
 
 @admin.register(ProcedureCodeMap)
-class ProcedureCodeMapAdmin(admin.ModelAdmin[ProcedureCodeMap]):
+class ProcedureCodeMapAdmin(AuditedAdmin):
     list_display = ["code", "coding_system", "procedure", "station"]
     search_fields = ["code"]
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin[Destination]):
+class DestinationAdmin(AuditedAdmin):
     list_display = ["name", "host", "port", "statuses", "active"]
 
 

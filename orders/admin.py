@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 
 from orders.models import Order, Procedure
-from orders.services import procedure_update
+from orders.services import PROCEDURE_FIELDS, procedure_create, procedure_update
 
 
 @admin.register(Procedure)
@@ -16,7 +16,11 @@ class ProcedureAdmin(admin.ModelAdmin[Procedure]):
 
     def save_model(self, request: Any, obj: Procedure, form: Any, change: bool) -> None:
         # Through the service: a renamed procedure is renamed on the worklist too.
-        procedure_update(procedure=obj) if change else obj.save()
+        if change:
+            procedure_update(procedure=obj)
+        else:
+            obj.pk = procedure_create(**{name: getattr(obj, name) for name in PROCEDURE_FIELDS}).pk
+            obj._state.adding = False
 
 
 @admin.register(Order)

@@ -2,62 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
 
+from audit.services import audit_record, audit_snapshot
 from mwl_ris.lib.dicom import generate_uid
 from mwl_ris.lib.errors import ApplicationError, Conflict
-from mwl_ris.lib.validation import full_clean_or_raise
+from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
 from orders.accession import accession_number_next
 from orders.models import ExamStatus, Order, Priority, Procedure
 from patients.models import Patient
 from worklist.services import worklist_item_sync
 
-# The catalogue fields a client may set, in the order the API shows them.
-PROCEDURE_FIELDS = (
-    "code",
-    "coding_scheme",
-    "name",
-    "name_sw",
-    "modality",
-    "default_duration_minutes",
-    "body_part",
-    "protocol_code",
-    "preparation",
-    "preparation_sw",
-    "active",
-)
-ORDER_EDITABLE_FIELDS = frozenset(
-    {
-        "procedure",
-        "priority",
-        "referring_physician",
-        "scheduled_performing_physician",
-        "reason",
-        "comments",
-        "pregnancy_status",
-        "placer_order_number",
-        "filler_order_number",
-    }
-)
+if TYPE_CHECKING:
+    from accounts.roles import UserLike
 
 
-def procedure_create(**fields: Any) -> Procedure:
-    procedure = Procedure(**{k: v for k, v in fields.items() if k in PROCEDURE_FIELDS})
+class ProcedureFields(TypedDict, total=False):
+    """The catalogue fields a client may set, in the order the API shows them."""
+
+    code: str
+    coding_scheme: str
+    name: str
+    name_sw: str
+    modality: str
+    default_duration_minutes: int
+    body_part: str
+    protocol_code: str
+    preparation: str
+    preparation_sw: str
+    active: bool
+
+
+class OrderFields(TypedDict, total=False):
+    """What can be changed on an order after it was placed."""
+
+    procedure: Procedure
+    priority: str
+    referring_physician: str
+    scheduled_performing_physician: str
+    reason: str
+    comments: str
+    pregnancy_status: int | None
+    placer_order_number: str
+    filler_order_number: str
+
+
+PROCEDURE_FIELDS = tuple(ProcedureFields.__annotations__)
+ORDER_EDITABLE_FIELDS = frozenset(OrderFields.__annotations__)
+
+
+@transaction.atomic
+def procedure_create(**fields: Unpack[ProcedureFields]) -> Procedure:
+    refuse_unknown(fields, PROCEDURE_FIELDS, what="procedure")
+    procedure = Procedure(**fields)
     full_clean_or_raise(procedure)
     procedure.save()
+    audit_record("create", instance=procedure)
     return procedure
 
 
 @transaction.atomic
-def procedure_update(*, procedure: Procedure, **fields: Any) -> Procedure:
+def procedure_update(*, procedure: Procedure, **fields: Unpack[ProcedureFields]) -> Procedure:
+    refuse_unknown(fields, PROCEDURE_FIELDS, what="procedure")
+    # as stored (the admin hands over the row with its form's values already set)
+    before = audit_snapshot(Procedure.objects.get(pk=procedure.pk))
     for name, value in fields.items():
-        if name in PROCEDURE_FIELDS:
-            setattr(procedure, name, value)
+        setattr(procedure, name, value)
     full_clean_or_raise(procedure)
     procedure.save()
+    audit_record("update", instance=procedure, before=before)
     # Booked orders show the procedure's name and codes on the worklist.
     for order in Order.objects.filter(procedure=procedure, worklist_item__isnull=False).select_related(
         "patient", "procedure"
@@ -79,7 +95,7 @@ def order_create(
     scheduled_performing_physician: str = "",
     placer_order_number: str = "",
     filler_order_number: str = "",
-    created_by: Any = None,
+    created_by: UserLike | None = None,
 ) -> Order:
     """A new order in status *requested*, with its accession number, Requested
     Procedure ID and Study Instance UID assigned now (so they never change)."""
@@ -115,20 +131,20 @@ def order_create(
         requested_procedure_id=accession,
         study_instance_uid=generate_uid(settings.RIS_UID_ROOT),
         status=ExamStatus.REQUESTED,
-        created_by=created_by if getattr(created_by, "pk", None) else None,
+        created_by_id=getattr(created_by, "pk", None),
     )
     full_clean_or_raise(order, exclude=["patient", "procedure", "created_by"])
     order.save()
+    audit_record("create", instance=order, patient_id=patient.patient_id)
     return order
 
 
 @transaction.atomic
-def order_update(*, order: Order, **fields: Any) -> Order:
+def order_update(*, order: Order, **fields: Unpack[OrderFields]) -> Order:
     """Change what was ordered. The procedure can change only before the exam started."""
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    unknown = set(fields) - ORDER_EDITABLE_FIELDS
-    if unknown:
-        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    refuse_unknown(fields, ORDER_EDITABLE_FIELDS, what="order")
+    order = Order.objects.select_for_update().select_related("patient").get(pk=order.pk)
+    before = audit_snapshot(order)
     procedure_changes = "procedure" in fields and fields["procedure"].pk != order.procedure_id
     if procedure_changes and order.status not in (ExamStatus.REQUESTED, ExamStatus.SCHEDULED, ExamStatus.ARRIVED):
         raise ApplicationError(
@@ -139,5 +155,6 @@ def order_update(*, order: Order, **fields: Any) -> Order:
         setattr(order, name, value)
     full_clean_or_raise(order, exclude=["patient", "procedure", "created_by"])
     order.save()
+    audit_record("update", instance=order, patient_id=order.patient.patient_id, before=before)
     worklist_item_sync(order=order)
     return order

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.admin import AuditedAdmin
 from patients.models import Patient, PatientIdentifier, PatientMerge
 
 
@@ -11,12 +12,15 @@ class IdentifierInline(admin.TabularInline[PatientIdentifier, Patient]):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin[Patient]):
+class PatientAdmin(AuditedAdmin):
     list_display = ["patient_id", "issuer", "family_name", "given_name", "birth_date", "sex", "phone", "merged_into"]
     search_fields = ["patient_id", "name_search", "phone", "identifiers__value"]
     list_filter = ["sex"]
     inlines = [IdentifierInline]
     readonly_fields = ["merged_into", "created_at", "updated_at"]
+
+    def audit_patient_id(self, obj: Patient | PatientIdentifier) -> str:
+        return obj.patient_id if isinstance(obj, Patient) else obj.patient.patient_id
 
 
 @admin.register(PatientMerge)

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_snapshot
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
 from orders.accession import counter_next
@@ -86,6 +86,7 @@ def _save_identifiers(patient: Patient, identifiers: list[dict[str, str]]) -> No
             identifier = PatientIdentifier(patient=patient, kind=kind, issuer=issuer, value=value)
             full_clean_or_raise(identifier, exclude=["patient"])
             identifier.save()
+            audit_record("create", instance=identifier, patient_id=patient.patient_id)
 
 
 class LikelyDuplicate(Conflict):
@@ -149,6 +150,7 @@ def patient_create(
             patient.save()
     except IntegrityError as exc:  # lost a race for the same patient ID
         raise Conflict(f"Patient ID {patient.patient_id} is already registered.", code="duplicate_patient") from exc
+    audit_record("create", instance=patient, patient_id=patient.patient_id)
     _save_identifiers(patient, identifiers or [])
     for candidate in candidates:
         PossibleDuplicate.objects.get_or_create(
@@ -188,15 +190,18 @@ def patient_update(
     Identifiers are added; for the kinds in ``replace_identifier_kinds`` (a
     corrected NHIF number) those not in ``identifiers`` are removed."""
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    before = audit_snapshot(patient)
     for name, value in _clean_fields(fields).items():
         setattr(patient, name, value)
     patient.refresh_search_fields()
     full_clean_or_raise(patient)
     patient.save()
+    audit_record("update", instance=patient, patient_id=patient.patient_id, before=before)
     if replace_identifier_kinds:
         keep = {(i.get("kind"), " ".join(str(i.get("value", "")).split())) for i in identifiers or []}
         for old in patient.identifiers.filter(kind__in=replace_identifier_kinds):
             if (old.kind, old.value) not in keep:
+                audit_record("delete", instance=old, patient_id=patient.patient_id)
                 old.delete()
     if identifiers is not None:
         _save_identifiers(patient, identifiers)
@@ -223,12 +228,14 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
         )
     moved = Order.objects.filter(patient=source).update(patient=target)
     PatientIdentifier.objects.filter(patient=source).update(patient=target)
-    PatientIdentifier.objects.get_or_create(
+    previous_id, created = PatientIdentifier.objects.get_or_create(
         kind=IdentifierKind.PREVIOUS_ID,
         issuer=source.issuer,
         value=source.patient_id,
         defaults={"patient": target},
     )
+    if created:
+        audit_record("create", instance=previous_id, patient_id=target.patient_id)
     Patient.objects.filter(pk=source.pk).update(merged_into=target)
     source.merged_into = target
     PossibleDuplicate.objects.filter(
@@ -253,5 +260,6 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
         merged_by=actor if getattr(actor, "pk", None) else None,
         merged_via=via,
     )
+    audit_record("create", instance=merge, patient_id=source.patient_id)
     worklist_items_sync_patient(patient=target)
     return merge

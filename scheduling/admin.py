@@ -5,9 +5,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from audit.admin import AuditedAdmin
 from scheduling.models import Appointment, Closure, OpeningHours, Station
 from scheduling.selectors import capacity_refusal, lane_booked_above
-from scheduling.stations import STATION_FIELDS, station_update
+from scheduling.stations import STATION_FIELDS, station_create, station_update
 
 
 class OpeningHoursInline(admin.TabularInline[OpeningHours, Station]):
@@ -37,7 +38,7 @@ class StationAdminForm(forms.ModelForm[Station]):
 
 
 @admin.register(Station)
-class StationAdmin(admin.ModelAdmin[Station]):
+class StationAdmin(AuditedAdmin):
     form = StationAdminForm
     list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "active"]
     list_filter = ["modality", "active"]
@@ -46,7 +47,11 @@ class StationAdmin(admin.ModelAdmin[Station]):
 
     def save_model(self, request: Any, obj: Station, form: Any, change: bool) -> None:
         # Through the service: a new AE title or name reaches the worklist items.
-        station_update(station=obj) if change else obj.save()
+        if change:
+            station_update(station=obj)
+        else:
+            obj.pk = station_create(**{name: getattr(obj, name) for name in STATION_FIELDS}).pk
+            obj._state.adding = False
 
 
 @admin.register(Appointment)

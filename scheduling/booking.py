@@ -233,6 +233,7 @@ def _insert_slot(
         booked_by_id=getattr(actor, "pk", None),
     )
     appointment.save()
+    audit_record("create", instance=appointment, patient_id=order.patient.patient_id)
     return appointment
 
 

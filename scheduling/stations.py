@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_record, audit_snapshot
 from mwl_ris.lib.errors import ApplicationError
-from mwl_ris.lib.validation import full_clean_or_raise
+from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
 from orders.models import Order
 from scheduling.booking import COMPATIBLE_MODALITIES, appointment_reschedule, station_lock
 from scheduling.models import Appointment, Closure, OpeningHours, Station
@@ -26,43 +28,70 @@ from worklist.services import worklist_item_sync
 if TYPE_CHECKING:
     from accounts.roles import UserLike
 
-STATION_FIELDS = frozenset(
-    {"name", "name_sw", "room", "modality", "ae_title", "ip_address", "active", "dicom_profile", "capacity"}
-)
+
+class StationFields(TypedDict, total=False):
+    """What a client may set on a station."""
+
+    name: str
+    name_sw: str
+    room: str
+    modality: str
+    ae_title: str
+    ip_address: str | None
+    active: bool
+    dicom_profile: Model | None  # a dicom_gateway.Profile (a string reference in the model)
+    capacity: int
 
 
-def station_create(*, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
-    with transaction.atomic():
-        station = Station(**{k: v for k, v in fields.items() if k in STATION_FIELDS})
-        full_clean_or_raise(station)
-        station.save()
-        if opening_hours is not None:
-            station_set_opening_hours(station=station, opening_hours=opening_hours)
+class OpeningHoursEntry(TypedDict):
+    weekday: int
+    opens: dt.time
+    closes: dt.time
+
+
+STATION_FIELDS = frozenset(StationFields.__annotations__)
+
+
+@transaction.atomic
+def station_create(*, opening_hours: list[OpeningHoursEntry] | None = None, **fields: Unpack[StationFields]) -> Station:
+    refuse_unknown(fields, STATION_FIELDS, what="station")
+    station = Station(**fields)
+    full_clean_or_raise(station)
+    station.save()
+    audit_record("create", instance=station)
+    if opening_hours is not None:
+        station_set_opening_hours(station=station, opening_hours=opening_hours)
     return station
 
 
 @transaction.atomic
-def station_update(*, station: Station, opening_hours: list[dict[str, Any]] | None = None, **fields: Any) -> Station:
-    old_ae, old_name, old_room = station.ae_title, station.name, station.room
+def station_update(
+    *, station: Station, opening_hours: list[OpeningHoursEntry] | None = None, **fields: Unpack[StationFields]
+) -> Station:
+    """Change a station (``station`` may carry changes already: the admin's form).
+    A new AE title, name or room reaches the station's worklist items."""
+    refuse_unknown(fields, STATION_FIELDS, what="station")
+    stored = Station.objects.get(pk=station.pk)
+    before = audit_snapshot(stored)
     for name, value in fields.items():
-        if name in STATION_FIELDS:
-            setattr(station, name, value)
+        setattr(station, name, value)
     full_clean_or_raise(station)
     station_lock(station)
     in_use = lane_booked_above(station=station, capacity=station.capacity)
     if in_use is not None:
         raise ApplicationError(capacity_refusal(in_use), code="capacity_in_use")
     station.save()
+    audit_record("update", instance=station, before=before)
     if opening_hours is not None:
         station_set_opening_hours(station=station, opening_hours=opening_hours)
-    if (old_ae, old_name, old_room) != (station.ae_title, station.name, station.room):
+    if (stored.ae_title, stored.name, stored.room) != (station.ae_title, station.name, station.room):
         for order in Order.objects.filter(worklist_item__station=station).select_related("patient", "procedure"):
             worklist_item_sync(order=order)
     return station
 
 
-def station_set_opening_hours(*, station: Station, opening_hours: list[dict[str, Any]]) -> None:
-    """Replace the station's weekly opening hours (``weekday``, ``opens``, ``closes``)."""
+def station_set_opening_hours(*, station: Station, opening_hours: list[OpeningHoursEntry]) -> None:
+    """Replace the station's weekly opening hours (one audit record: the week before and after)."""
     rows = []
     for entry in opening_hours:
         row = OpeningHours(station=station, weekday=entry["weekday"], opens=entry["opens"], closes=entry["closes"])
@@ -73,9 +102,23 @@ def station_set_opening_hours(*, station: Station, opening_hours: list[dict[str,
                 code="invalid_hours",
             )
         rows.append(row)
+
+    def week(hours: list[OpeningHours]) -> list[str]:
+        return sorted(f"{h.weekday} {h.opens:%H:%M}-{h.closes:%H:%M}" for h in hours)
+
     with transaction.atomic():
-        OpeningHours.objects.filter(station=station).delete()
+        old = week(list(OpeningHours.objects.filter(station=station)))
+        OpeningHours.objects.filter(station=station)._raw_delete(OpeningHours.objects.db)
         OpeningHours.objects.bulk_create(rows)
+        if old != week(rows):
+            audit_record(
+                "update",
+                object_type="scheduling.OpeningHours",
+                object_id=station.pk,
+                summary=f"opening hours of {station}",
+                before={"opening_hours": old},
+                after={"opening_hours": week(rows)},
+            )
 
 
 def closure_create(*, station: Station, starts_at: dt.datetime, ends_at: dt.datetime, reason: str) -> Closure:
@@ -84,6 +127,7 @@ def closure_create(*, station: Station, starts_at: dt.datetime, ends_at: dt.date
     if closure.ends_at <= closure.starts_at:
         raise ApplicationError("A closure must end after it starts.", code="empty_closure")
     closure.save()
+    audit_record("create", instance=closure)
     return closure
 
 

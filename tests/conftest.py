@@ -24,12 +24,13 @@ from patients.models import Patient
 from patients.services import patient_create
 from scheduling.booking import appointment_book
 from scheduling.models import Appointment, Station
-from scheduling.stations import station_create
+from scheduling.stations import OpeningHoursEntry, station_create
+from tests.audit_watch import AuditWatch
 
 DAR = ZoneInfo("Africa/Dar_es_Salaam")
 # Tuesday 1 December 2026, 07:00 in Dar es Salaam (04:00 UTC).
 NOW = dt.datetime(2026, 12, 1, 7, 0, tzinfo=DAR)
-WEEKDAY_HOURS = [{"weekday": d, "opens": dt.time(8), "closes": dt.time(17)} for d in range(5)]
+WEEKDAY_HOURS = [OpeningHoursEntry(weekday=d, opens=dt.time(8), closes=dt.time(17)) for d in range(5)]
 
 
 def at(hour: int, minute: int = 0, day: int = 1) -> dt.datetime:
@@ -40,6 +41,30 @@ def at(hour: int, minute: int = 0, day: int = 1) -> dt.datetime:
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (set DATABASE_URL; scripts/test does)"
 )
+
+
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+@pytest.fixture(autouse=True)
+def every_write_is_audited(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A write by the RIS's own code without its audit record fails the test (tests/audit_watch.py)."""
+    if request.node.get_closest_marker("django_db") is None and not DB_FIXTURES & set(request.fixturenames):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so the database outlives this check
+    watch = AuditWatch()
+    watch.start()
+    try:
+        yield
+    finally:
+        watch.stop()
+    tampered = request.node.get_closest_marker("audit_unchecked") is not None
+    if django_settings.AUDIT_ENABLED and not tampered and not connection.needs_rollback:
+        missing = watch.unaudited()
+        assert not missing, "written without an audit record: " + "; ".join(
+            f"{w.kind} {w.label} #{w.pk} at {w.where}" for w in missing
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ from tests.conftest import DAR, at
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.audit_unchecked
 def test_a_booking_through_the_api_is_recorded_as_the_user_did_it(
     api_as: Any, scheduler: User, order: Order, ct_station: Station
 ) -> None:
@@ -126,6 +127,7 @@ def test_an_edit_that_recomputes_the_row_hash_still_breaks_the_chain(appointment
     assert result.first_broken_seq == (victim.seq or 0) + 1  # the next record no longer follows it
 
 
+@pytest.mark.audit_unchecked
 def test_a_deleted_row_is_found_and_named(appointment: Appointment) -> None:
     records = _sealed(appointment)
     victim = records[3]
@@ -137,6 +139,7 @@ def test_a_deleted_row_is_found_and_named(appointment: Appointment) -> None:
     assert "missing" in result.detail
 
 
+@pytest.mark.audit_unchecked
 def test_a_deleted_tail_is_found(appointment: Appointment) -> None:
     records = _sealed(appointment)
     with connection.cursor() as cursor:
@@ -197,6 +200,7 @@ def test_a_tampered_archive_stops_the_prune(frozen_clock: Any, tmp_path: Path, d
     assert AuditRecord.objects.count() == 2
 
 
+@pytest.mark.audit_unchecked
 def test_the_chain_head_guards_against_a_wiped_table(appointment: Appointment) -> None:
     _sealed(appointment)
     with connection.cursor() as cursor:

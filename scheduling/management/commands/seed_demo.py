@@ -8,12 +8,12 @@ import datetime as dt
 import random
 from typing import Any
 
-from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import Role
+from accounts.services import staff_user_ensure
 from facility.services import facility_get, facility_update
 from orders.lifecycle import exam_transition
 from orders.models import ExamStatus, Order, Procedure
@@ -24,7 +24,7 @@ from scheduling import demo_data as demo
 from scheduling.booking import appointment_book
 from scheduling.models import Station
 from scheduling.selectors import patient_clashes, station_free_slots
-from scheduling.stations import station_create
+from scheduling.stations import OpeningHoursEntry, station_create
 
 ISSUER = "MNH"
 DEMO_PASSWORD = "demo-2026"  # noqa: S105 - documented demo credentials, printed at the end
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         for name, room, modality, ae, hours in demo.STATIONS:
             station = Station.objects.filter(ae_title=ae).first()
             if station is None:
-                opening = [{"weekday": d, "opens": o, "closes": c} for d, (o, c) in hours.items()]
+                opening = [OpeningHoursEntry(weekday=d, opens=o, closes=c) for d, (o, c) in hours.items()]
                 station = station_create(
                     name=name,
                     name_sw=demo.STATION_NAMES_SW.get(ae, ""),
@@ -302,9 +302,4 @@ class Command(BaseCommand):
 
     def _users(self) -> None:
         for name, role in USERS:
-            user, created = User.objects.get_or_create(username=name, defaults={"is_staff": role == Role.ADMIN})
-            if created:
-                user.set_password(DEMO_PASSWORD)
-                user.is_superuser = role == Role.ADMIN
-                user.save()
-            user.groups.add(Group.objects.get(name=role.value))
+            staff_user_ensure(username=name, role=role, password=DEMO_PASSWORD)
