@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_stored
 from mwl_ris.lib.errors import ApplicationError
 from mwl_ris.lib.validation import FieldErrors
 
@@ -82,7 +82,7 @@ class AuditedWrites:
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
         with transaction.atomic():
             assert serializer.instance is not None
-            before = audit_snapshot(type(serializer.instance).objects.get(pk=serializer.instance.pk))
+            before = audit_stored(serializer.instance)
             instance = serializer.save()
             audit_record("update", instance=instance, before=before)
 

@@ -8,7 +8,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from audit.models import AuditExport, AuditRecord, Verification
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_stored
 
 
 class AuditedAdmin(admin.ModelAdmin[Any]):
@@ -20,13 +20,15 @@ class AuditedAdmin(admin.ModelAdmin[Any]):
         """The Patient ID the row concerns, for searching the trail (override per model)."""
         return ""
 
+    def _save_audited(self, obj: Any, save: Any) -> None:
+        before = audit_stored(obj)
+        save()
+        action = "update" if before is not None else "create"
+        audit_record(action, instance=obj, before=before, patient_id=self.audit_patient_id(obj))
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         with transaction.atomic():
-            stored = type(obj).objects.filter(pk=obj.pk).first() if change else None
-            before = audit_snapshot(stored) if stored is not None else None
-            super().save_model(request, obj, form, change)
-            action = "update" if before is not None else "create"
-            audit_record(action, instance=obj, before=before, patient_id=self.audit_patient_id(obj))
+            self._save_audited(obj, lambda: super(AuditedAdmin, self).save_model(request, obj, form, change))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         with transaction.atomic():
@@ -46,11 +48,7 @@ class AuditedAdmin(admin.ModelAdmin[Any]):
                 audit_record("delete", instance=obj, patient_id=self.audit_patient_id(obj))
                 obj.delete()
             for obj in instances:
-                stored = type(obj).objects.filter(pk=obj.pk).first() if obj.pk is not None else None
-                before = audit_snapshot(stored) if stored is not None else None
-                obj.save()
-                action = "update" if before is not None else "create"
-                audit_record(action, instance=obj, before=before, patient_id=self.audit_patient_id(obj))
+                self._save_audited(obj, obj.save)
             formset.save_m2m()
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

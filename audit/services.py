@@ -89,6 +89,14 @@ def audit_snapshot(instance: Model) -> dict[str, Any]:
     }
 
 
+def audit_stored(instance: Model) -> dict[str, Any] | None:
+    """The snapshot of ``instance``'s row as stored now (None for a new row): the
+    ``before`` of an update, taken before the caller saves (the admin and the
+    API hand over rows with the new values already set)."""
+    stored = type(instance)._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
+    return audit_snapshot(stored) if stored is not None else None
+
+
 def audit_record(
     action: str,
     *,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_stored
 from dicom_gateway.models import Profile
 from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
 
@@ -49,7 +49,7 @@ def profile_create(**fields: Any) -> Profile:
 @transaction.atomic
 def profile_update(*, profile: Profile, **fields: Any) -> Profile:
     refuse_unknown(fields, PROFILE_FIELDS, what="profile")
-    before = audit_snapshot(Profile.objects.get(pk=profile.pk))
+    before = audit_stored(profile)
     for name, value in fields.items():
         setattr(profile, name, value)
     full_clean_or_raise(profile)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 from django.conf import settings
 from django.db import transaction
 
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_snapshot, audit_stored
 from mwl_ris.lib.dicom import generate_uid
 from mwl_ris.lib.errors import ApplicationError, Conflict
 from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
@@ -67,8 +67,7 @@ def procedure_create(**fields: Unpack[ProcedureFields]) -> Procedure:
 @transaction.atomic
 def procedure_update(*, procedure: Procedure, **fields: Unpack[ProcedureFields]) -> Procedure:
     refuse_unknown(fields, PROCEDURE_FIELDS, what="procedure")
-    # as stored (the admin hands over the row with its form's values already set)
-    before = audit_snapshot(Procedure.objects.get(pk=procedure.pk))
+    before = audit_stored(procedure)
     for name, value in fields.items():
         setattr(procedure, name, value)
     full_clean_or_raise(procedure)

@@ -72,3 +72,42 @@ def test_every_model_of_the_ris_is_watched_or_exempt_with_a_reason() -> None:
     labels = {m._meta.label for m in watched_models()}
     assert {"patients.Patient", "orders.Order", "scheduling.Appointment", "auth.User", "auth.Group"} <= labels
     assert "worklist.WorklistItem" not in labels
+
+
+@pytest.mark.audit_unchecked  # it checks the records itself
+def test_a_change_in_the_django_admin_is_recorded_with_what_changed(admin_user: Any, ct_station: Any) -> None:
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    from audit.models import AuditRecord
+    from hl7_interface.models import Destination
+
+    admin_user.is_staff = admin_user.is_superuser = True  # Django's admin site, as seed_demo's admin
+    admin_user.save()
+    client = Client()
+    client.force_login(admin_user)
+    form = client.get("/admin/hl7_interface/destination/add/").context["adminform"].form
+    data = {name: form.initial.get(name, form.fields[name].initial) for name in form.fields}
+    data = {k: v for k, v in data.items() if v is not None and v is not False}
+    data |= {"name": "HIS", "host": "127.0.0.1", "port": "2576", "active": "on"}
+    response = client.post("/admin/hl7_interface/destination/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    destination = Destination.objects.get(name="HIS")
+    created = AuditRecord.objects.get(object_type="hl7_interface.Destination", action="create")
+    assert created.object_id == str(destination.pk)
+    assert created.after is not None
+    assert created.after["port"] == 2576
+
+    # a user given a role in the admin: the group change is recorded
+    tech = User.objects.create_user("newtech", password="x")
+    page = client.get(f"/admin/auth/user/{tech.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name) for name in form.fields if form.initial.get(name) is not None}
+    data = {k: v for k, v in data.items() if not isinstance(v, list | tuple)}
+    data |= {"groups": [str(Group.objects.get(name="technologist").pk)], "is_active": "on"}
+    data |= {"date_joined_0": "01/12/2026", "date_joined_1": "07:00:00"}
+    response = client.post(f"/admin/auth/user/{tech.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    record = AuditRecord.objects.filter(object_type="auth.User", object_id=str(tech.pk), after__has_key="groups").get()
+    assert record.before == {"groups": []}
+    assert record.after == {"groups": ["technologist"]}
