@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from accounts.roles import Action
 from api.common import AuditedWrites
+from hl7_interface.inbox import message_reprocess
 from hl7_interface.models import Destination, InboundMessage, OutboundMessage, ProcedureCodeMap
-from hl7_interface.services import message_reprocess
 
 
 class InboundMessageSerializer(serializers.ModelSerializer[InboundMessage]):

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import socket
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 from pynetdicom import evt
 from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dimse_messages import C_FIND_RSP
 from pynetdicom.dimse_primitives import C_FIND
 from pynetdicom.dsutils import encode
+from pynetdicom.events import Event
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationServer, RequestHandler
 
@@ -159,14 +160,16 @@ class FindWriter:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
 
     @classmethod
-    def for_event(cls, event: Any) -> FindWriter | None:
+    def for_event(cls, event: Event) -> FindWriter | None:
         assoc = event.assoc
         watched = (evt.EVT_DIMSE_SENT, evt.EVT_PDU_SENT, evt.EVT_DATA_SENT)
         if not isinstance(assoc.dimse, GatewayDIMSE) or any(assoc.get_handlers(e) for e in watched):
             return None
         if not assoc.dul.to_provider_queue.empty():
             return None
-        request = event.request
+        request = cast(C_FIND, event.request)  # EVT_C_FIND carries a C-FIND request
+        if request.MessageID is None or request.AffectedSOPClassUID is None:
+            return None  # pynetdicom refuses such a request before the handler runs
         return cls(
             assoc,
             event.context.context_id,

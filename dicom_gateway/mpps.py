@@ -1,6 +1,6 @@
 """Modality Performed Procedure Step SCP logic (PS3.4 Annex F; IHE RAD-6/RAD-7):
 what an N-CREATE and an N-SET do to the RIS, and which DICOM status answers
-them. No networking here: server.py hands in the decoded datasets.
+them. No networking here: mpps_handler.py hands in the decoded datasets.
 
   N-CREATE  IN PROGRESS  ──▶ the exam goes "in progress" (the order is found
                               through the Scheduled Step Attributes Sequence)

@@ -12,7 +12,7 @@ import os
 from django.conf import settings
 from django.utils import timezone
 
-from hl7_interface.parsing import ERROR_TEXT
+from hl7_interface.errors import ERROR_TEXT
 
 _sequence = itertools.count(1)
 
@@ -45,7 +45,7 @@ def build_ack(
     charset: str = "",
 ) -> str:
     """An ACK for the message described by ``acknowledged`` (the keys of
-    ``parsing.peek_envelope``). ``location`` is like ``PID-7``."""
+    ``envelope.peek_envelope``). ``location`` is like ``PID-7``."""
     trigger = acknowledged.get("trigger_event", "")
     version = acknowledged.get("version") or "2.5.1"
     msh = [

@@ -8,9 +8,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from audit.admin import AuditedAdmin
+from hl7_interface.inbox import message_reprocess
 from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
 from hl7_interface.outbox import outbound_retry
-from hl7_interface.services import message_reprocess
 from hl7_interface.tasks import deliver_after_commit
 from mwl_ris.lib.errors import ApplicationError
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
 from hl7_interface.framing import CR, EB, SB, Frame, read_frames
-from hl7_interface.services import message_receive, message_reject
+from hl7_interface.inbox import message_receive, message_reject
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from hl7_interface.inbox import message_receive
 from hl7_interface.models import InboundMessage
-from hl7_interface.services import message_receive
 from orders.models import Order, Procedure
 from scheduling.models import Station
 from tests.hl7_interface.conftest import orm

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hl7_interface.inbox import message_receive, message_reprocess
 from hl7_interface.models import InboundMessage, InboundStatus, ProcedureCodeMap
-from hl7_interface.services import message_receive, message_reprocess
 from orders.lifecycle import exam_transition
 from orders.models import ExamStatus, Order, Procedure
 from patients.models import Patient, PatientMerge

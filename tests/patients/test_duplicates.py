@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from hl7_interface.services import message_receive
+from hl7_interface.inbox import message_receive
 from patients.models import Patient, PossibleDuplicate
 from patients.selectors import patient_likely_duplicates
 from patients.services import LikelyDuplicate, patient_create

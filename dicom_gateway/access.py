@@ -1,0 +1,111 @@
+"""Who may associate: the live list of known calling AE titles (active
+stations) with their DICOM profiles, and the AE subclass that gives it to
+pynetdicom as its calling-AE allow-list. The limits on how many may
+associate at once are admission.py's."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from pynetdicom import AE
+from pynetdicom.events import Event
+
+from dicom_gateway.encoding import ProfileSettings
+from mwl_ris.lib.db import deadline
+
+logger = logging.getLogger(__name__)
+# An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
+NO_STATION = "-NO-STATIONS-"
+
+
+def peer_of(event: Event) -> str:
+    """The requestor's address:port, as logs and records name it."""
+    requestor = event.assoc.requestor
+    return f"{requestor.address}:{requestor.port}"
+
+
+def calling_ae_of(event: Event) -> str:
+    return str(event.assoc.requestor.ae_title).strip()
+
+
+@dataclass(frozen=True)
+class Caller:
+    ae_title: str
+    ip: str | None
+    profile: ProfileSettings
+
+
+class AccessPolicy:
+    """Known calling AE titles (active stations) with their profiles, re-read
+    from the database every ``ttl`` seconds by a background thread: an
+    association never waits for the database here (during an outage it is
+    served, or refused, from the last list read)."""
+
+    def __init__(self, *, allow_any: bool, check_ip: bool, ttl: float = 5.0):
+        self.allow_any, self.check_ip, self.ttl = allow_any, check_ip, ttl
+        self._callers: dict[str, Caller] = {}
+        self._loaded_at = 0.0
+        self._loaded = False
+        self._refreshing = threading.Lock()
+
+    def callers(self) -> dict[str, Caller]:
+        if not self._loaded:  # the first association: it waits for the first list
+            self.invalidate()
+        elif time.monotonic() - self._loaded_at > self.ttl and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh, name="mwl-stations", daemon=True).start()
+        return self._callers
+
+    def _refresh(self) -> None:
+        """Runs holding ``_refreshing`` (taken by the caller), and releases it."""
+        try:
+            connection.ensure_connection()
+            with deadline(settings.MWL_DB_DEADLINE):
+                self._callers = self._load()
+            self._loaded = True
+        except DatabaseError:
+            logger.exception("could not read stations; keeping the previous list")
+        finally:
+            self._loaded_at = time.monotonic()  # failed or not: next try after ttl
+            connection.close()
+            self._refreshing.release()
+
+    def invalidate(self) -> None:
+        """Read the stations now (after a change that must apply at once)."""
+        self._refreshing.acquire()  # waits for a refresh in flight
+        self._refresh()
+
+    @staticmethod
+    def _load() -> dict[str, Caller]:
+        from scheduling.models import Station
+
+        return {
+            s.ae_title.strip(): Caller(s.ae_title.strip(), s.ip_address, ProfileSettings.from_profile(s.dicom_profile))
+            for s in Station.objects.filter(active=True).select_related("dicom_profile")
+        }
+
+    def lookup(self, ae_title: str) -> Caller | None:
+        return self.callers().get(ae_title.strip())
+
+    def allowed_calling_aets(self) -> list[str]:
+        if self.allow_any:
+            return []
+        return list(self.callers()) or [NO_STATION]
+
+
+class GatewayAE(AE):
+    """An AE whose calling-AE allow-list is the live list of stations."""
+
+    policy: AccessPolicy
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        return self.policy.allowed_calling_aets()
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:  # the base __init__ assigns it
+        pass

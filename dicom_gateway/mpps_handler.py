@@ -1,0 +1,89 @@
+"""The MPPS handlers (N-CREATE, N-SET): decode the dataset, let mpps.py
+apply it under the caller's identity, and answer; when the database is
+down, the refusal is journalled (recorder.py) since no transaction held it."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+from pydicom import Dataset
+from pynetdicom.dimse_primitives import N_CREATE, N_SET
+from pynetdicom.events import Event
+
+from audit.context import acting_as
+from audit.models import Interface
+from dicom_gateway import status
+from dicom_gateway.access import calling_ae_of, peer_of
+from dicom_gateway.mpps import Answer, mpps_create, mpps_set
+from dicom_gateway.recorder import QueryRecorder
+from mwl_ris.lib.db import deadline
+
+logger = logging.getLogger(__name__)
+
+
+class MppsHandler:
+    """EVT_N_CREATE and EVT_N_SET for Modality Performed Procedure Step."""
+
+    def __init__(self, *, recorder: QueryRecorder):
+        self.recorder = recorder
+
+    def _mpps(self, event: Event, operation: str) -> tuple[Dataset, Dataset | None]:
+        calling = calling_ae_of(event)
+        request = event.request
+        close_old_connections()
+        try:
+            connection.ensure_connection()
+            with deadline(settings.MWL_DB_DEADLINE), acting_as(Interface.DICOM, calling, ip=peer_of(event)):
+                try:
+                    dataset = event.attribute_list if operation == "N-CREATE" else event.modification_list
+                except Exception as exc:  # noqa: BLE001 - an undecodable dataset is the caller's
+                    answer = Answer(status.INVALID_ATTRIBUTE_VALUE, f"Dataset cannot be decoded: {type(exc).__name__}")
+                else:
+                    if operation == "N-CREATE":
+                        answer = mpps_create(
+                            sop_instance_uid=cast(N_CREATE, request).AffectedSOPInstanceUID,
+                            attributes=dataset,
+                            calling_ae=calling,
+                        )
+                    else:
+                        answer = mpps_set(
+                            sop_instance_uid=str(cast(N_SET, request).RequestedSOPInstanceUID or ""),
+                            modifications=dataset,
+                            calling_ae=calling,
+                        )
+        except DatabaseError:
+            logger.exception("MPPS %s from %s failed", operation, calling)
+            answer = Answer(status.PROCESSING_FAILURE, "RIS database unavailable; try again shortly")
+            # mpps.py audits in its own transaction; this answer had none, so the journal keeps it
+            self.recorder.record_audit(
+                at=timezone.now(),
+                interface=Interface.DICOM,
+                actor=calling[:150],
+                ip=peer_of(event)[:64],
+                action=f"mpps-{operation.lower()}",
+                object_type="dicom_gateway.PerformedProcedureStep",
+                ae_title=calling[:16],
+                summary=f"{operation} refused: database unavailable status=0x{answer.status:04X}",
+                after={"status": answer.status},
+            )
+        finally:
+            connection.close()
+        logger.info(
+            "MPPS %s peer=%s calling_ae=%s status=0x%04X%s",
+            operation,
+            peer_of(event),
+            calling,
+            answer.status,
+            f" comment={answer.comment}" if answer.comment else "",
+        )
+        return answer.status_dataset(), answer.dataset
+
+    def handle_n_create(self, event: Event) -> tuple[Dataset, Dataset | None]:
+        return self._mpps(event, "N-CREATE")
+
+    def handle_n_set(self, event: Event) -> tuple[Dataset, Dataset | None]:
+        return self._mpps(event, "N-SET")
