@@ -5,7 +5,9 @@ On: C-FIND responses are encoded straight to bytes (fastencode.py) and leave
 as one PDU each with cached command sets, many PDUs per socket write
 (dimse.py), association threads wait for work instead of polling
 (wakeups.py), and cached responses reuse their encoded bytes (the encode
-wrapper below). Off: the gateway uses pynetdicom's public API only, slower
+wrapper below), and a cached query plan's SQL is compiled once (compiled.py,
+Django's compiler internals, used only with the Django series it was written
+for). Off: the gateway uses pynetdicom's and Django's public APIs only, slower
 and otherwise the same (the gateway's tests run both ways in CI).
 
 Each of these depends on internals of the pynetdicom version pinned in
@@ -16,7 +18,7 @@ installed and the gateway runs as with the switch off, saying so in its log.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pynetdicom
 from django.conf import settings
@@ -25,6 +27,11 @@ from pynetdicom.transport import RequestHandler
 
 from dicom_gateway import wakeups
 from dicom_gateway.encoding import EncodedDataset, PreEncodedResponse
+
+if TYPE_CHECKING:
+    from pynetdicom.events import Event
+
+    from dicom_gateway.dimse import FindWriter
 
 logger = logging.getLogger(__name__)
 TESTED_PYNETDICOM = "3.0.4"
@@ -62,7 +69,7 @@ def request_handler(enabled: bool) -> type[RequestHandler] | None:
     return GatewayRequestHandler
 
 
-def find_writer(event: Any) -> Any:
+def find_writer(event: Event) -> FindWriter | None:
     """A dimse.FindWriter for this C-FIND (pending responses written many per
     socket write), or None where pynetdicom must send them itself."""
     from dicom_gateway.dimse import FindWriter
