@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
     # Who acts, as services take it: a signed-in user (None is the system itself).
     UserLike: TypeAlias = AbstractBaseUser | AnonymousUser
@@ -66,3 +66,11 @@ def user_can(user: Any, action: Action) -> bool:
     if action is Action.READ:
         return bool(getattr(user, "is_authenticated", False) and user.is_active)
     return any(action in ROLE_ACTIONS[role] for role in user_roles(user))
+
+
+def stored_user(actor: UserLike | None) -> User | None:
+    """The actor as a row a foreign key can point to (None for the system, an
+    anonymous user or an unsaved one)."""
+    from django.contrib.auth.models import User
+
+    return actor if isinstance(actor, User) and actor.pk else None

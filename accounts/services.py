@@ -7,18 +7,21 @@ key at once (a leaked key is dead the moment a new one is issued).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
+
+if TYPE_CHECKING:
+    from accounts.roles import UserLike
 from audit.services import audit_record
 
 
 @transaction.atomic
-def api_token_issue(*, user: User, actor: Any = None) -> Token:
+def api_token_issue(*, user: User, actor: UserLike | None = None) -> Token:
     replaced = Token.objects.filter(user=user).delete()[0] > 0
     token = Token.objects.create(user=user)
     audit_record(
@@ -32,7 +35,7 @@ def api_token_issue(*, user: User, actor: Any = None) -> Token:
 
 
 @transaction.atomic
-def api_token_revoke(*, user: User, actor: Any = None) -> bool:
+def api_token_revoke(*, user: User, actor: UserLike | None = None) -> bool:
     deleted = Token.objects.filter(user=user).delete()[0] > 0
     if deleted:
         audit_record(

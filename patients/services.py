@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -10,9 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.roles import stored_user
 from audit.services import audit_record, audit_snapshot
 from mwl_ris.lib.errors import ApplicationError, Conflict
-from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise
+from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise, refuse_unknown
 from orders.accession import counter_next
 from orders.models import Order
 from patients.models import (
@@ -28,27 +30,33 @@ from patients.selectors import DuplicateCandidate, patient_likely_duplicates
 from patients.signals import patient_merged
 from worklist.services import worklist_items_sync_patient
 
-PATIENT_FIELDS = frozenset(
-    {
-        "patient_id",
-        "issuer",
-        "family_name",
-        "given_name",
-        "middle_name",
-        "ideographic_name",
-        "phonetic_name",
-        "name_prefix",
-        "name_suffix",
-        "medical_alerts",
-        "allergies",
-        "birth_date",
-        "birth_date_precision",
-        "sex",
-        "phone",
-        "address",
-        "language",
-    }
-)
+if TYPE_CHECKING:
+    from accounts.roles import UserLike
+
+
+class PatientFields(TypedDict, total=False):
+    """The demographics a service may set on a patient, by name."""
+
+    patient_id: str
+    issuer: str
+    family_name: str
+    given_name: str
+    middle_name: str
+    ideographic_name: str
+    phonetic_name: str
+    name_prefix: str
+    name_suffix: str
+    medical_alerts: str
+    allergies: str
+    birth_date: date | None
+    birth_date_precision: str
+    sex: str
+    phone: str
+    address: str
+    language: str
+
+
+PATIENT_FIELDS = frozenset(PatientFields.__annotations__)
 
 
 def patient_id_next() -> str:
@@ -56,11 +64,9 @@ def patient_id_next() -> str:
     return f"{settings.RIS_PATIENT_ID_PREFIX}{counter_next(scope='patient-id'):07d}"
 
 
-def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(fields) - PATIENT_FIELDS
-    if unknown:
-        raise ApplicationError(f"Unknown patient fields: {', '.join(sorted(unknown))}.")
-    cleaned = dict(fields)
+def _clean_fields(fields: PatientFields) -> dict[str, Any]:
+    refuse_unknown(fields, PATIENT_FIELDS, what="patient")
+    cleaned: dict[str, Any] = dict(fields)
     texts = ("family_name", "given_name", "middle_name", "name_prefix", "name_suffix", "ideographic_name")
     for name in (*texts, "phonetic_name", "medical_alerts", "allergies", "patient_id", "issuer"):
         if name in cleaned and cleaned[name] is not None:
@@ -115,14 +121,14 @@ def patient_create(
     identifiers: list[dict[str, str]] | None = None,
     duplicates: str = "flag",
     via: str = "system",
-    **fields: Any,
+    **given: Unpack[PatientFields],
 ) -> Patient:
     """Register a patient. Likely duplicates (patients.selectors.patient_likely_duplicates)
     are, by ``duplicates``: ``"refuse"`` — raise LikelyDuplicate naming them (the
     desk and the API, until the user confirms); ``"flag"`` — register and keep each
     pair for an admin to review (a confirmed registration, HL7, imports);
     ``"ignore"`` — neither (demo data)."""
-    fields = _clean_fields(fields)
+    fields = _clean_fields(given)
     candidates = []
     if duplicates != "ignore":
         candidates = patient_likely_duplicates(
@@ -161,12 +167,12 @@ def patient_create(
     return patient
 
 
-def possible_duplicate_resolve(*, flag: PossibleDuplicate, resolution: str, actor: Any = None) -> None:
+def possible_duplicate_resolve(*, flag: PossibleDuplicate, resolution: str, actor: UserLike | None = None) -> None:
     """An admin looked at a flagged pair: "merged" (done by patient_merge) or "different" people."""
     PossibleDuplicate.objects.filter(pk=flag.pk).update(
         resolved_at=timezone.now(),
         resolution=resolution[:16],
-        resolved_by=actor if getattr(actor, "pk", None) else None,
+        resolved_by=stored_user(actor),
     )
     audit_record(
         "update",
@@ -184,7 +190,7 @@ def patient_update(
     patient: Patient,
     identifiers: list[dict[str, str]] | None = None,
     replace_identifier_kinds: frozenset[str] = frozenset(),
-    **fields: Any,
+    **fields: Unpack[PatientFields],
 ) -> Patient:
     """Change demographics; the patient's worklist items show the change at once.
     Identifiers are added; for the kinds in ``replace_identifier_kinds`` (a
@@ -210,7 +216,7 @@ def patient_update(
 
 
 @transaction.atomic
-def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: str = "ui") -> PatientMerge:
+def patient_merge(*, source: Patient, target: Patient, actor: UserLike | None = None, via: str = "ui") -> PatientMerge:
     """Merge ``source`` (the duplicate) into ``target`` (the survivor): orders
     and identifiers move to the target, the source's Patient ID is kept on the
     target as a *previous ID*, and the source record stays, marked merged."""
@@ -240,7 +246,7 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
     source.merged_into = target
     PossibleDuplicate.objects.filter(
         Q(patient=source, candidate=target) | Q(patient=target, candidate=source), resolved_at__isnull=True
-    ).update(resolved_at=timezone.now(), resolution="merged", resolved_by=actor if getattr(actor, "pk", None) else None)
+    ).update(resolved_at=timezone.now(), resolution="merged", resolved_by=stored_user(actor))
     patient_merged.send(sender=Patient, source=source, target=target)
     audit_record(
         "merge",
@@ -257,7 +263,7 @@ def patient_merge(*, source: Patient, target: Patient, actor: Any = None, via: s
         source_patient_id=source.patient_id,
         source_issuer=source.issuer,
         orders_moved=moved,
-        merged_by=actor if getattr(actor, "pk", None) else None,
+        merged_by=stored_user(actor),
         merged_via=via,
     )
     audit_record("create", instance=merge, patient_id=source.patient_id)
