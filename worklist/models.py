@@ -33,7 +33,7 @@ class WorklistItem(models.Model):
 
     # Patient (Patient Identification / Demographic modules)
     patient_name = models.CharField(max_length=200)  # PN, all five components in up to three groups
-    patient_name_search = models.CharField(max_length=200)  # normalised, see lib.dicom
+    patient_name_search = models.CharField(max_length=200)  # accents folded, lower case: the admin's search
     patient_id = models.CharField(max_length=64)  # LO
     issuer_of_patient_id = models.CharField(max_length=64, blank=True)  # LO
     patient_birth_date = models.DateField(null=True, blank=True)  # DA
@@ -98,8 +98,9 @@ class WorklistItem(models.Model):
             models.Index(fields=["sps_start"], name="wl_sps_start_idx"),
             # C-FIND by Patient ID
             models.Index(fields=["patient_id"], name="wl_patient_id_idx"),
-            # C-FIND by Patient's Name (prefix / wildcard on the normalised form)
-            models.Index(fields=["patient_name_search"], name="wl_patient_name_idx"),
+            # No index on Patient's Name: C-FIND matches patient_name (case-insensitive exact,
+            # prefix or pattern), which a B-tree on the column cannot serve; a name is
+            # matched within the day list the other keys already narrow.
             # C-FIND by Requested Procedure ID / SPS ID (often equal to the accession number)
             models.Index(fields=["requested_procedure_id"], name="wl_rp_id_idx"),
             models.Index(fields=["sps_id"], name="wl_sps_id_idx"),

@@ -1,4 +1,6 @@
-"""python manage.py mwl_gateway: the DICOM Modality Worklist SCP."""
+"""python manage.py mwl_gateway: the DICOM gateway process: C-ECHO, the Modality
+Worklist SCP (C-FIND) and the MPPS SCP (N-CREATE, N-SET), on one port, in one
+or more worker processes."""
 
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run the DICOM Modality Worklist SCP (C-ECHO, C-FIND) until SIGTERM/SIGINT."
+    help = "Run the DICOM gateway (C-ECHO, MWL C-FIND, MPPS N-CREATE/N-SET) until SIGTERM/SIGINT."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--ae-title", default=settings.MWL_AE_TITLE)
