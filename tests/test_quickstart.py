@@ -123,6 +123,7 @@ def test_scripts_start_runs_the_whole_system_on_sqlite_with_demo_data(quick_star
             return None
 
     sender = wait_until(listener_up, timeout=60, what="the HL7 listener to accept a connection", interval=0.2)
+    assert sender is not None
     try:
         assert ack_code(sender.send(adt("A04", "QS0001"))) == "AA"
     finally:
