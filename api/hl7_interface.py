@@ -15,32 +15,13 @@ from rest_framework.response import Response
 from accounts.roles import Action
 from api.common import AuditedWrites
 from hl7_interface.inbox import message_reprocess
-from hl7_interface.models import Destination, InboundMessage, OutboundMessage, ProcedureCodeMap
+from hl7_interface.models import INBOX_FIELDS, Destination, InboundMessage, OutboundMessage, ProcedureCodeMap
 
 
 class InboundMessageSerializer(serializers.ModelSerializer[InboundMessage]):
     class Meta:
         model = InboundMessage
-        fields = [
-            "id",
-            "received_at",
-            "peer",
-            "sender",
-            "control_id",
-            "message_type",
-            "version",
-            "charset",
-            "status",
-            "error",
-            "ack_code",
-            "ack",
-            "text",
-            "duplicate_of",
-            "attempts",
-            "processed_at",
-            "patient",
-            "order",
-        ]
+        fields = ["id", *INBOX_FIELDS]
 
 
 class ReprocessSerializer(serializers.Serializer[Any]):

@@ -17,10 +17,10 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -30,6 +30,9 @@ from django.utils import timezone
 
 from audit.context import current_actor
 from audit.models import AuditExport, AuditRecord, ChainHead, Verification
+from mwl_ris.lib.validation import full_clean_or_raise
+
+M = TypeVar("M", bound=Model)
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
@@ -154,6 +157,29 @@ def audit_record(
     )
     record.save()
     return record
+
+
+def audited_save(
+    instance: M,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    exclude: Iterable[str] | None = None,
+    patient_id: str = "",
+) -> M:
+    """The write of one plain row, the same in every service: apply ``changes``,
+    validate (every field's error at once), save, and record it — "create" for a
+    new row, else "update" with the columns that differ from ``before`` (by
+    default the row as stored)."""
+    adding = instance._state.adding
+    if not adding and before is None:
+        before = audit_stored(instance)
+    for name, value in (changes or {}).items():
+        setattr(instance, name, value)
+    full_clean_or_raise(instance, exclude=exclude)
+    instance.save()
+    audit_record("create" if adding else "update", instance=instance, before=before, patient_id=patient_id)
+    return instance
 
 
 def audit_records_bulk(records: Iterable[AuditRecord]) -> int:

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db import transaction
 
-from audit.services import audit_record, audit_stored
+from audit.services import audit_record, audited_save
 from dicom_gateway.models import Profile
-from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
+from mwl_ris.lib.validation import refuse_unknown
 
 PROFILE_FIELDS = frozenset(f.name for f in Profile._meta.concrete_fields if not f.primary_key)
 
@@ -39,20 +39,10 @@ def profiles_install_ready_made(profile_model: Any = Profile) -> None:
 def profile_create(**fields: Any) -> Profile:
     """A new modality profile (the fields of dicom_gateway.models.Profile)."""
     refuse_unknown(fields, PROFILE_FIELDS, what="profile")
-    profile = Profile(**fields)
-    full_clean_or_raise(profile)
-    profile.save()
-    audit_record("create", instance=profile)
-    return profile
+    return audited_save(Profile(**fields))
 
 
 @transaction.atomic
 def profile_update(*, profile: Profile, **fields: Any) -> Profile:
     refuse_unknown(fields, PROFILE_FIELDS, what="profile")
-    before = audit_stored(profile)
-    for name, value in fields.items():
-        setattr(profile, name, value)
-    full_clean_or_raise(profile)
-    profile.save()
-    audit_record("update", instance=profile, before=before)
-    return profile
+    return audited_save(profile, fields)

@@ -9,30 +9,17 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.admin import AuditedAdmin
 from hl7_interface.inbox import message_reprocess
-from hl7_interface.models import Destination, InboundMessage, InboundStatus, OutboundMessage, ProcedureCodeMap
+from hl7_interface.models import (
+    INBOX_FIELDS,
+    Destination,
+    InboundMessage,
+    InboundStatus,
+    OutboundMessage,
+    ProcedureCodeMap,
+)
 from hl7_interface.outbox import outbound_retry
 from hl7_interface.tasks import deliver_after_commit
 from mwl_ris.lib.errors import ApplicationError
-
-INBOX_FIELDS = [
-    "received_at",
-    "peer",
-    "sender",
-    "control_id",
-    "message_type",
-    "version",
-    "charset",
-    "status",
-    "error",
-    "text",
-    "ack_code",
-    "ack",
-    "duplicate_of",
-    "attempts",
-    "processed_at",
-    "patient",
-    "order",
-]
 
 
 @admin.register(InboundMessage)

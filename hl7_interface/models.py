@@ -16,6 +16,28 @@ class InboundStatus(models.TextChoices):
     DUPLICATE = "duplicate", _("Duplicate (control ID seen before)")
 
 
+# What a reviewer sees of an inbox message, in this order (the admin's page and the API).
+INBOX_FIELDS = (
+    "received_at",
+    "peer",
+    "sender",
+    "control_id",
+    "message_type",
+    "version",
+    "charset",
+    "status",
+    "error",
+    "text",
+    "ack_code",
+    "ack",
+    "duplicate_of",
+    "attempts",
+    "processed_at",
+    "patient",
+    "order",
+)
+
+
 class InboundMessage(models.Model):
     """One HL7 message as received. The raw bytes are stored before parsing,
     so nothing is lost whatever happens next."""

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 from django.conf import settings
 from django.db import transaction
 
-from audit.services import audit_record, audit_snapshot, audit_stored
+from audit.services import audit_snapshot, audited_save
 from mwl_ris.lib.dicom import generate_uid
 from mwl_ris.lib.errors import ApplicationError, Conflict
-from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
+from mwl_ris.lib.validation import refuse_unknown
 from orders.accession import accession_number_next
 from orders.models import ExamStatus, Order, Priority, Procedure
 from patients.models import Patient
@@ -52,27 +52,20 @@ class OrderFields(TypedDict, total=False):
 
 PROCEDURE_FIELDS = tuple(ProcedureFields.__annotations__)
 ORDER_EDITABLE_FIELDS = frozenset(OrderFields.__annotations__)
+# Rows the caller passes in, already loaded: not looked up again by full_clean.
+ORDER_CHECKED_ELSEWHERE = ("patient", "procedure", "created_by")
 
 
 @transaction.atomic
 def procedure_create(**fields: Unpack[ProcedureFields]) -> Procedure:
     refuse_unknown(fields, PROCEDURE_FIELDS, what="procedure")
-    procedure = Procedure(**fields)
-    full_clean_or_raise(procedure)
-    procedure.save()
-    audit_record("create", instance=procedure)
-    return procedure
+    return audited_save(Procedure(**fields))
 
 
 @transaction.atomic
 def procedure_update(*, procedure: Procedure, **fields: Unpack[ProcedureFields]) -> Procedure:
     refuse_unknown(fields, PROCEDURE_FIELDS, what="procedure")
-    before = audit_stored(procedure)
-    for name, value in fields.items():
-        setattr(procedure, name, value)
-    full_clean_or_raise(procedure)
-    procedure.save()
-    audit_record("update", instance=procedure, before=before)
+    audited_save(procedure, fields)
     # Booked orders show the procedure's name and codes on the worklist.
     for order in Order.objects.filter(procedure=procedure, worklist_item__isnull=False).select_related(
         "patient", "procedure"
@@ -132,10 +125,7 @@ def order_create(
         status=ExamStatus.REQUESTED,
         created_by_id=getattr(created_by, "pk", None),
     )
-    full_clean_or_raise(order, exclude=["patient", "procedure", "created_by"])
-    order.save()
-    audit_record("create", instance=order, patient_id=patient.patient_id)
-    return order
+    return audited_save(order, exclude=ORDER_CHECKED_ELSEWHERE, patient_id=patient.patient_id)
 
 
 @transaction.atomic
@@ -150,10 +140,12 @@ def order_update(*, order: Order, **fields: Unpack[OrderFields]) -> Order:
             f"The procedure of an exam that is {order.status} cannot be changed.",
             code="procedure_locked",
         )
-    for name, value in fields.items():
-        setattr(order, name, value)
-    full_clean_or_raise(order, exclude=["patient", "procedure", "created_by"])
-    order.save()
-    audit_record("update", instance=order, patient_id=order.patient.patient_id, before=before)
+    audited_save(
+        order,
+        fields,
+        before=before,
+        exclude=["patient", "procedure", "created_by"],
+        patient_id=order.patient.patient_id,
+    )
     worklist_item_sync(order=order)
     return order

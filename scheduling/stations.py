@@ -11,7 +11,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.services import audit_record, audit_snapshot
+from audit.services import audit_record, audit_snapshot, audited_save
 from mwl_ris.lib.errors import ApplicationError
 from mwl_ris.lib.validation import full_clean_or_raise, refuse_unknown
 from orders.models import Order
@@ -55,10 +55,7 @@ STATION_FIELDS = frozenset(StationFields.__annotations__)
 @transaction.atomic
 def station_create(*, opening_hours: list[OpeningHoursEntry] | None = None, **fields: Unpack[StationFields]) -> Station:
     refuse_unknown(fields, STATION_FIELDS, what="station")
-    station = Station(**fields)
-    full_clean_or_raise(station)
-    station.save()
-    audit_record("create", instance=station)
+    station = audited_save(Station(**fields))
     if opening_hours is not None:
         station_set_opening_hours(station=station, opening_hours=opening_hours)
     return station
