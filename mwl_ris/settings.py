@@ -35,6 +35,20 @@ else:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# HTTPS behind a TLS reverse proxy (nginx, the hospital's load balancer): DJANGO_HTTPS=true turns on
+# what `manage.py check --deploy` asks for; each part can be set on its own. The proxy must set
+# X-Forwarded-Proto (and strip it from clients) for SECURE_PROXY_SSL_HEADER to be trusted.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+if env_bool("DJANGO_BEHIND_TLS_PROXY", HTTPS):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the probes of compose, systemd and monitoring speak plain HTTP inside
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)  # browsers' built-in list: hard to leave again
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
