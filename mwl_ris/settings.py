@@ -5,6 +5,7 @@ Zero configuration gives a working quick start: SQLite in ``var/`` and no Redis.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "django_htmx",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: hospitals may be offline
     "accounts",
@@ -89,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in
 ]
 
 ROOT_URLCONF = "mwl_ris.urls"
@@ -150,6 +153,25 @@ else:
 WEB_DB_STATEMENT_TIMEOUT_MS = env_int("WEB_DB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 HL7_DB_STATEMENT_TIMEOUT_MS = env_int("HL7_DB_STATEMENT_TIMEOUT_MS", 10_000, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Sign-in throttling (django-axes): LOGIN_FAILURE_LIMIT wrong passwords lock the account for
+# LOGIN_LOCKOUT_MINUTES, and lock one device (its address and browser) that tries many accounts; a
+# success resets the count. Not by address alone unless LOGIN_LOCKOUT_BY_ADDRESS=true: a ward's
+# tablets often share one NAT address, and one mistyping nurse would lock out the whole ward.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = [
+    "username",
+    "ip_address" if env_bool("LOGIN_LOCKOUT_BY_ADDRESS", False) else ["ip_address", "user_agent"],
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = env_int("LOGIN_PROXY_COUNT", 1 if HTTPS else 0, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
