@@ -51,6 +51,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
             "modality",
             "ae_title",
             "ip_address",
+            "tls_required",
             "active",
             "capacity",
             "dicom_profile",

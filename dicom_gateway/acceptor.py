@@ -1,20 +1,45 @@
 """The listening socket: pynetdicom's threaded server with TCP_NODELAY,
 optional SO_REUSEPORT (several gateway processes on one port), a garbage
-collection at most once a minute, and admission.py's caps applied to a
-connection before pynetdicom makes an association of it."""
+collection at most once a minute, admission.py's caps applied to a
+connection before pynetdicom makes an association of it, and on the TLS port
+the TLS handshake on the connection's own thread.
+
+pynetdicom's own ``ssl_context`` does the handshake in the accept loop: one
+client that connects and sends nothing would stop every other connection
+from being accepted. Here the accept loop only accepts; each connection's
+thread does its handshake, within the same ``request_timeout`` as its
+A-ASSOCIATE-RQ."""
 
 from __future__ import annotations
 
 import gc
 import socket
 import socketserver
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicom_gateway.admission import Admission, await_associate_request
+from dicom_gateway.admission import Admission, await_associate_request, read_associate_request
+
+
+class PrefixedSSLSocket(ssl.SSLSocket):
+    """An SSLSocket that first gives back bytes already read from it (the
+    A-ASSOCIATE-RQ that read_associate_request checked), then reads on.
+    ``pending()`` counts them, as pynetdicom asks it whether data is there."""
+
+    prefix = b""
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        if self.prefix:
+            data, self.prefix = self.prefix[:buflen], self.prefix[buflen:]
+            return data
+        return super().recv(buflen, flags)
+
+    def pending(self) -> int:
+        return len(self.prefix) + super().pending()
 
 
 class NoDelayServer(ThreadedAssociationServer):
@@ -28,6 +53,7 @@ class NoDelayServer(ThreadedAssociationServer):
     COLLECT_EVERY = 60.0  # seconds between full garbage collections
     admission: Admission
     on_refused: Callable[[str, int, str], None]
+    tls: ssl.SSLContext | None = None  # the TLS port's context (mwl_ris.lib.tls.server_context)
 
     def service_actions(self) -> None:
         """pynetdicom runs a full ``gc.collect()`` every 60th pass of the accept
@@ -64,10 +90,14 @@ class NoDelayServer(ThreadedAssociationServer):
         return not why
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """On the connection's own thread: wait for its whole A-ASSOCIATE-RQ
-        (admission.py) before pynetdicom makes an association of it."""
+        """On the connection's own thread: the TLS handshake on the TLS port,
+        then wait for its whole A-ASSOCIATE-RQ (admission.py) before pynetdicom
+        makes an association of it."""
         try:
-            why = await_associate_request(request, self.admission.limits)
+            if self.tls is None:
+                why = await_associate_request(request, self.admission.limits)
+            else:
+                request, why = self._tls_accept(request)
         finally:
             self.admission.connection_done(client_address[0])
         if why:
@@ -75,3 +105,31 @@ class NoDelayServer(ThreadedAssociationServer):
             self.shutdown_request(request)
             return
         super().process_request_thread(request, client_address)
+
+    def _tls_accept(self, raw: socket.socket) -> tuple[socket.socket, str]:
+        """The handshake and the A-ASSOCIATE-RQ, both by the request deadline:
+        (the TLS socket, '') or (the socket to close, why)."""
+        assert self.tls is not None
+        limits = self.admission.limits
+        deadline = time.monotonic() + limits.request_timeout
+        raw.settimeout(limits.request_timeout)
+        try:
+            tls = self.tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            return raw, f"TLS: {type(exc).__name__}"
+        try:
+            tls.do_handshake()
+        except TimeoutError:
+            return tls, f"TLS handshake not done within {limits.request_timeout:g} s"
+        except ssl.SSLError as exc:
+            why = (exc.reason or "").replace("_", " ").lower() or exc.strerror or type(exc).__name__
+            return tls, f"TLS handshake failed: {why}"
+        except OSError as exc:
+            return tls, f"TLS handshake failed: {type(exc).__name__}"
+        why, request = read_associate_request(tls, limits, deadline)
+        if why:
+            return tls, why
+        assert isinstance(tls, PrefixedSSLSocket)
+        tls.prefix = request
+        tls.settimeout(None)  # as pynetdicom has a plain socket: it reads only what select() says is there
+        return tls, ""

@@ -30,7 +30,12 @@ def peer_of(event: Event) -> str:
 
 
 def calling_ae_of(event: Event) -> str:
-    return str(event.assoc.requestor.ae_title).strip()
+    """The calling AE title; at EVT_REQUESTED pynetdicom has not copied it
+    from the A-ASSOCIATE-RQ to the requestor yet, so it is read from there."""
+    title = str(event.assoc.requestor.ae_title or "").strip()
+    if not title and event.assoc.requestor.primitive is not None:
+        title = str(event.assoc.requestor.primitive.calling_ae_title or "").strip()
+    return title
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Caller:
     ae_title: str
     ip: str | None
     profile: ProfileSettings
+    tls_required: bool = False  # refused on the plain port
 
 
 class AccessPolicy:
@@ -84,7 +90,9 @@ class AccessPolicy:
         from scheduling.models import Station
 
         return {
-            s.ae_title.strip(): Caller(s.ae_title.strip(), s.ip_address, ProfileSettings.from_profile(s.dicom_profile))
+            s.ae_title.strip(): Caller(
+                s.ae_title.strip(), s.ip_address, ProfileSettings.from_profile(s.dicom_profile), s.tls_required
+            )
             for s in Station.objects.filter(active=True).select_related("dicom_profile")
         }
 

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -88,6 +89,46 @@ class Admission:
         return ""
 
 
+def _header_problem(data: bytes, limits: Limits) -> str:
+    """'' when the first bytes of a connection start an acceptable A-ASSOCIATE-RQ."""
+    if data[0] != A_ASSOCIATE_RQ:
+        return f"first PDU is of type 0x{data[0]:02X}, not an A-ASSOCIATE-RQ"
+    length = struct.unpack(">L", data[2:6])[0]
+    if length > limits.max_request_bytes:
+        return f"A-ASSOCIATE-RQ of {length} bytes (more than {limits.max_request_bytes})"
+    return ""
+
+
+def read_associate_request(sock: ssl.SSLSocket, limits: Limits, deadline: float) -> tuple[str, bytes]:
+    """The TLS form of await_associate_request: the kernel cannot see inside
+    TLS records (no peeking, no SO_RCVLOWAT), so the whole A-ASSOCIATE-RQ is
+    read here, by ``deadline``: ('', its bytes) to give pynetdicom first, else
+    (why it will not come, b'')."""
+    data = bytearray()
+    wanted = PDU_HEADER
+    try:
+        while len(data) < wanted:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return f"no complete A-ASSOCIATE-RQ within {limits.request_timeout:g} s", b""
+            sock.settimeout(remaining)
+            chunk = sock.recv(wanted - len(data))
+            if not chunk:
+                return "closed by the peer before its A-ASSOCIATE-RQ", b""
+            data += chunk
+            if wanted == PDU_HEADER and len(data) == PDU_HEADER:
+                why = _header_problem(bytes(data), limits)
+                if why:
+                    sock.sendall(A_ABORT_UNEXPECTED)
+                    return why, b""
+                wanted = PDU_HEADER + struct.unpack(">L", data[2:6])[0]
+    except (OSError, ValueError) as exc:  # socket.timeout is an OSError
+        if isinstance(exc, TimeoutError):
+            return f"no complete A-ASSOCIATE-RQ within {limits.request_timeout:g} s", b""
+        return f"connection error before the A-ASSOCIATE-RQ: {type(exc).__name__}", b""
+    return "", bytes(data)
+
+
 def await_associate_request(sock: socket.socket, limits: Limits) -> str:
     """Wait until a whole A-ASSOCIATE-RQ is in the socket's receive buffer
     (left there for pynetdicom to read): '' then, else why it will not come."""
@@ -104,13 +145,14 @@ def await_associate_request(sock: socket.socket, limits: Limits) -> str:
                 return "closed by the peer before its A-ASSOCIATE-RQ"
             if data[0] != A_ASSOCIATE_RQ:
                 sock.sendall(A_ABORT_UNEXPECTED)
-                return f"first PDU is of type 0x{data[0]:02X}, not an A-ASSOCIATE-RQ"
+                return _header_problem(data, limits)
             if len(data) < wanted:  # readable with less than SO_RCVLOWAT: the peer has closed
                 return "closed by the peer with its A-ASSOCIATE-RQ incomplete"
-            length = struct.unpack(">L", data[2:6])[0]
-            if length > limits.max_request_bytes:
+            why = _header_problem(data, limits)
+            if why:
                 sock.sendall(A_ABORT_UNEXPECTED)
-                return f"A-ASSOCIATE-RQ of {length} bytes (more than {limits.max_request_bytes})"
+                return why
+            length = struct.unpack(">L", data[2:6])[0]
             if wanted == PDU_HEADER + length:
                 return ""
             wanted = PDU_HEADER + length

@@ -15,6 +15,7 @@ accepted, rejected, refused) and C-ECHO. Nothing here touches patient data."""
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway import accel, status
-from dicom_gateway.acceptor import NoDelayServer
+from dicom_gateway.acceptor import NoDelayServer, PrefixedSSLSocket
 from dicom_gateway.access import AccessPolicy, GatewayAE, calling_ae_of, peer_of
 from dicom_gateway.admission import Admission, Limits
 from dicom_gateway.find_handler import FindHandler
@@ -94,8 +95,9 @@ class Gateway:
         self.ae.add_supported_context(VERIFICATION_SOP_CLASS)
         self.ae.add_supported_context(MWL_FIND_SOP_CLASS)
         self.ae.add_supported_context(MPPS_SOP_CLASS)
-        self.server: ThreadedAssociationServer | None = None
-        self._thread: threading.Thread | None = None
+        self.server: ThreadedAssociationServer | None = None  # the plain port's
+        self.tls_server: ThreadedAssociationServer | None = None  # the TLS port's
+        self.servers: list[ThreadedAssociationServer] = []
 
     def handlers(self) -> list[EventHandlerType]:
         return [
@@ -108,7 +110,13 @@ class Gateway:
             (evt.EVT_REJECTED, self.handle_rejected),
         ]
 
-    def start(self, host: str, port: int, *, reuse_port: bool = False) -> ThreadedAssociationServer:
+    def start(
+        self, host: str, port: int, *, reuse_port: bool = False, tls: ssl.SSLContext | None = None
+    ) -> ThreadedAssociationServer:
+        """Listen on ``host:port`` (with ``tls``: TLS on that port); call once
+        per port, the plain one and the TLS one serve the same way."""
+        if tls is not None:
+            tls.sslsocket_class = PrefixedSSLSocket
         server_class = type(
             "GatewayServer",
             (NoDelayServer,),
@@ -117,6 +125,7 @@ class Gateway:
                 "nodelay": settings.MWL_TCP_NODELAY,
                 "admission": self.admission,
                 "on_refused": self._connection_refused,
+                "tls": tls,
             },
         )
         server = self.ae.make_server(
@@ -125,9 +134,15 @@ class Gateway:
             server_class=server_class,
             request_handler=accel.request_handler(self.accelerated),
         )
-        self._thread = threading.Thread(target=server.serve_forever, name="mwl-acceptor", daemon=True)
-        self._thread.start()
-        self.server = server
+        thread = threading.Thread(
+            target=server.serve_forever, name="mwl-acceptor-tls" if tls else "mwl-acceptor", daemon=True
+        )
+        thread.start()
+        self.servers.append(server)
+        if tls is None:
+            self.server = server
+        else:
+            self.tls_server = server
         return server
 
     @property
@@ -135,9 +150,14 @@ class Gateway:
         assert self.server is not None
         return int(self.server.server_address[1])
 
+    @property
+    def tls_port(self) -> int:
+        assert self.tls_server is not None
+        return int(self.tls_server.server_address[1])
+
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
+        for server in self.servers:
+            server.shutdown()
         self.recorder.stop()
 
     # --- events -----------------------------------------------------------
@@ -155,8 +175,18 @@ class Gateway:
         )
 
     def handle_requested(self, event: Event) -> None:
-        """A complete A-ASSOCIATE-RQ: refused (transient, local limit exceeded)
-        when the gateway or this address has its share of associations."""
+        """A complete A-ASSOCIATE-RQ: refused (permanent) from a station that
+        must use TLS on the plain port; refused (transient, local limit
+        exceeded) when the gateway or this address has its share of associations."""
+        caller = self.policy.lookup(calling_ae_of(event))
+        transport = event.assoc.dul.socket
+        on_tls = transport is not None and isinstance(transport.socket, ssl.SSLSocket)
+        if caller and caller.tls_required and not on_tls:
+            self._rejected(event, "TLS required for this station: use the TLS port")
+            # rejected-permanent, service user, calling AE title not recognised
+            event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+            event.assoc.kill()
+            return
         ip = event.assoc.requestor.address
         established = [a.requestor.address for a in self.ae.active_associations if a.is_established]
         why = self.admission.admit_association(ip, established)

@@ -124,9 +124,11 @@ def _association_wait(wake: threading.Event) -> Callable[[float], None]:
 def _network_wait(dul: DULServiceProvider, waker: EventFdWaker) -> Callable[[float], None]:
     def wait(seconds: float) -> None:
         sock = getattr(dul.socket, "socket", None)
-        if sock is None or isinstance(sock, ssl.SSLSocket) or waker.closed:
-            time.sleep(seconds)  # TLS buffers data select() cannot see: poll as pynetdicom does
+        if sock is None or waker.closed:
+            time.sleep(seconds)
             return
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return  # TLS has decrypted bytes select() cannot see: they are there now
         try:
             select.select([sock, waker], [], [], IDLE_WAIT)
         except (OSError, ValueError):  # the socket was closed meanwhile

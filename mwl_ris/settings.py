@@ -259,6 +259,19 @@ RIS_UID_ROOT = env_str("RIS_UID_ROOT", "")
 MWL_AE_TITLE = env_str("MWL_AE_TITLE", "RIS_MWL")
 MWL_PORT = env_int("MWL_PORT", 11112, minimum=1, maximum=65535)
 MWL_BIND = env_str("MWL_BIND", "127.0.0.1")
+# DICOM TLS (PS3.15 B.9, BCP 195; mwl_ris/lib/tls.py): a TLS port beside the plain one, or instead of it
+# (MWL_TLS_ONLY). The gateway's certificate and key from files; with MWL_TLS_CA_FILE, client certificates
+# are checked against that CA (required with MWL_TLS_REQUIRE_CLIENT_CERT, else checked when sent).
+MWL_TLS_PORT = env_int("MWL_TLS_PORT", 0, minimum=0, maximum=65535)  # 0: no TLS port
+MWL_TLS_CERT_FILE = env_str("MWL_TLS_CERT_FILE", "")
+MWL_TLS_KEY_FILE = env_str("MWL_TLS_KEY_FILE", "")
+MWL_TLS_CA_FILE = env_str("MWL_TLS_CA_FILE", "")
+MWL_TLS_REQUIRE_CLIENT_CERT = env_bool("MWL_TLS_REQUIRE_CLIENT_CERT", False)
+MWL_TLS_ONLY = env_bool("MWL_TLS_ONLY", False)
+if MWL_TLS_PORT and not MWL_TLS_CERT_FILE:
+    raise ImproperlyConfigured("MWL_TLS_PORT is set: MWL_TLS_CERT_FILE (and MWL_TLS_KEY_FILE) must be set too")
+if MWL_TLS_ONLY and not MWL_TLS_PORT:
+    raise ImproperlyConfigured("MWL_TLS_ONLY=true needs MWL_TLS_PORT")
 # Accept associations from calling AE titles that are not a registered station (not recommended).
 MWL_ALLOW_ANY_CALLING_AE = env_bool("MWL_ALLOW_ANY_CALLING_AE", False)
 # Abort associations whose calling AE comes from another IP than its station's registered one.
@@ -321,6 +334,24 @@ HL7_STATION_FIELD = env_str("HL7_STATION_FIELD", "")
 if HL7_STATION_FIELD not in ("", "OBR-18", "OBR-19"):
     raise ImproperlyConfigured("HL7_STATION_FIELD must be empty, OBR-18 or OBR-19")
 # Our MSH-3/MSH-4 in messages we send.
+# HL7 over TLS (mwl_ris/lib/tls.py): the MLLP listener with TLS on HL7_TLS_PORT, beside the plain
+# HL7_PORT or instead of it (HL7_TLS_ONLY); client certificates checked against HL7_TLS_CA_FILE (required
+# with HL7_TLS_REQUIRE_CLIENT_CERT). Outbound destinations choose TLS each (hl7_interface.Destination).
+HL7_TLS_PORT = env_int("HL7_TLS_PORT", 0, minimum=0, maximum=65535)  # 0: no TLS port
+HL7_TLS_CERT_FILE = env_str("HL7_TLS_CERT_FILE", "")
+HL7_TLS_KEY_FILE = env_str("HL7_TLS_KEY_FILE", "")
+HL7_TLS_CA_FILE = env_str("HL7_TLS_CA_FILE", "")
+HL7_TLS_REQUIRE_CLIENT_CERT = env_bool("HL7_TLS_REQUIRE_CLIENT_CERT", False)
+HL7_TLS_ONLY = env_bool("HL7_TLS_ONLY", False)
+if HL7_TLS_PORT and not HL7_TLS_CERT_FILE:
+    raise ImproperlyConfigured("HL7_TLS_PORT is set: HL7_TLS_CERT_FILE (and HL7_TLS_KEY_FILE) must be set too")
+if HL7_TLS_ONLY and not HL7_TLS_PORT:
+    raise ImproperlyConfigured("HL7_TLS_ONLY=true needs HL7_TLS_PORT")
+# Outbound destinations with "use TLS": their certificate checked against this CA (else the system's store),
+# and this client certificate sent when a destination asks for one.
+HL7_OUTBOUND_TLS_CA_FILE = env_str("HL7_OUTBOUND_TLS_CA_FILE", "")
+HL7_OUTBOUND_TLS_CERT_FILE = env_str("HL7_OUTBOUND_TLS_CERT_FILE", "")
+HL7_OUTBOUND_TLS_KEY_FILE = env_str("HL7_OUTBOUND_TLS_KEY_FILE", "")
 HL7_APPLICATION = env_str("HL7_APPLICATION", "MWL_RIS")
 HL7_FACILITY = env_str("HL7_FACILITY", "")
 HL7_OUTBOUND_TIMEOUT = env_int("HL7_OUTBOUND_TIMEOUT", 10, minimum=1)

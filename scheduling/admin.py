@@ -40,7 +40,7 @@ class StationAdminForm(forms.ModelForm[Station]):
 @admin.register(Station)
 class StationAdmin(AuditedAdmin):
     form = StationAdminForm
-    list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "active"]
+    list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "tls_required", "active"]
     list_filter = ["modality", "active"]
     search_fields = ["ae_title", "name", "room"]
     inlines = [OpeningHoursInline, ClosureInline]

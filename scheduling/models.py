@@ -25,6 +25,11 @@ class Station(models.Model):
     ae_title = models.CharField(_("AE title"), max_length=16, unique=True, validators=[validate_ae_title])
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
+    tls_required = models.BooleanField(
+        _("TLS required"),
+        default=False,
+        help_text=_("Refuse this AE title on the gateway's plain DICOM port: it must use the TLS port."),
+    )
     capacity = models.PositiveSmallIntegerField(
         _("patients at a time"),
         default=1,

@@ -39,6 +39,7 @@ class StationFields(TypedDict, total=False):
     ae_title: str
     ip_address: str | None
     active: bool
+    tls_required: bool
     dicom_profile: Model | None  # a dicom_gateway.Profile (a string reference in the model)
     capacity: int
 

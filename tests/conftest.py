@@ -26,6 +26,7 @@ from scheduling.booking import appointment_book
 from scheduling.models import Appointment, Station
 from scheduling.stations import OpeningHoursEntry, station_create
 from tests.audit_watch import AuditWatch
+from tests.tls_certs import SiteCertificates, site_certificates
 
 DAR = ZoneInfo("Africa/Dar_es_Salaam")
 # Tuesday 1 December 2026, 07:00 in Dar es Salaam (04:00 UTC).
@@ -95,6 +96,12 @@ def _user(username: str, role: Role | None) -> User:
         group, _ = Group.objects.get_or_create(name=role.value)
         user.groups.add(group)
     return user
+
+
+@pytest.fixture(scope="session")
+def site_certs(tmp_path_factory: pytest.TempPathFactory) -> SiteCertificates:
+    """A site CA, the server's and a modality's certificates, and another CA's (tests/tls_certs.py)."""
+    return site_certificates(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

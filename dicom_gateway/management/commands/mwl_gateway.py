@@ -1,6 +1,6 @@
 """python manage.py mwl_gateway: the DICOM gateway process: C-ECHO, the Modality
-Worklist SCP (C-FIND) and the MPPS SCP (N-CREATE, N-SET), on one port, in one
-or more worker processes."""
+Worklist SCP (C-FIND) and the MPPS SCP (N-CREATE, N-SET), on the plain port,
+the TLS port (MWL_TLS_PORT) or both, in one or more worker processes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import gc
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -19,9 +20,44 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from dicom_gateway.server import Gateway
+from mwl_ris.lib import tls
 from mwl_ris.lib.db import set_statement_timeout
 
 logger = logging.getLogger("dicom_gateway")
+
+
+def gateway_tls_context() -> ssl.SSLContext | None:
+    """The TLS port's context from the MWL_TLS_* settings (None: no TLS port),
+    with a warning in the log for a certificate that expires within 30 days."""
+    if not settings.MWL_TLS_PORT:
+        return None
+    try:
+        context = tls.server_context(
+            cert_file=settings.MWL_TLS_CERT_FILE,
+            key_file=settings.MWL_TLS_KEY_FILE,
+            ca_file=settings.MWL_TLS_CA_FILE,
+            require_client_cert=settings.MWL_TLS_REQUIRE_CLIENT_CERT,
+        )
+        certificate = tls.certificate_info(settings.MWL_TLS_CERT_FILE)
+    except tls.TLSConfigError as exc:
+        raise CommandError(f"MWL TLS: {exc}") from exc
+    problem = certificate.problem()
+    if problem:
+        logger.warning("mwl_gateway TLS: %s; renew it (docs/security.md)", problem)
+    logger.info(
+        "mwl_gateway TLS port=%d certificate=%s expires=%s client_certificates=%s",
+        settings.MWL_TLS_PORT,
+        certificate.subject,
+        certificate.not_after.isoformat(),
+        client_certificate_mode(),
+    )
+    return context
+
+
+def client_certificate_mode() -> str:
+    if settings.MWL_TLS_REQUIRE_CLIENT_CERT:
+        return "required"
+    return "checked if sent" if settings.MWL_TLS_CA_FILE else "not asked"
 
 
 def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
@@ -33,7 +69,11 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
         keep_per_ae=settings.MWL_CAPTURE_PER_AE,
         association_days=settings.MWL_ASSOCIATION_RECORD_DAYS,
     )
-    gateway.start(bind, port, reuse_port=reuse_port)
+    tls_context = gateway_tls_context()
+    if not settings.MWL_TLS_ONLY:
+        gateway.start(bind, port, reuse_port=reuse_port)
+    if tls_context is not None:
+        gateway.start(bind, settings.MWL_TLS_PORT, reuse_port=reuse_port, tls=tls_context)
     # Everything loaded so far (Django, pydicom's dictionaries, the app) lives as
     # long as the process: keep it out of every later garbage collection, which
     # then only walks what the associations created (a full collection over it
@@ -41,12 +81,13 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
     gc.collect()
     gc.freeze()
     logger.info(
-        "mwl_gateway listening pid=%d ae_title=%s bind=%s port=%d allow_any_calling_ae=%s check_calling_ip=%s "
-        "time_zone=%s database=%s",
+        "mwl_gateway listening pid=%d ae_title=%s bind=%s port=%s tls_port=%s allow_any_calling_ae=%s "
+        "check_calling_ip=%s time_zone=%s database=%s",
         os.getpid(),
         ae_title,
         bind,
-        gateway.port,
+        gateway.port if gateway.server else "off",
+        gateway.tls_port if gateway.tls_server else "off",
         settings.MWL_ALLOW_ANY_CALLING_AE,
         settings.MWL_CHECK_CALLING_IP,
         settings.TIME_ZONE,
@@ -81,6 +122,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         set_statement_timeout(settings.MWL_DB_STATEMENT_TIMEOUT_MS)
+        gateway_tls_context()  # a TLS file that cannot be used stops the start here, before any worker
         workers = max(1, options["workers"])
         common = {"ae_title": options["ae_title"], "bind": options["bind"], "port": options["port"]}
         if workers == 1:
