@@ -71,7 +71,7 @@ class ProcedureCodeMapAdmin(AuditedAdmin):
 
 @admin.register(Destination)
 class DestinationAdmin(AuditedAdmin):
-    list_display = ["name", "host", "port", "statuses", "active"]
+    list_display = ["name", "host", "port", "use_tls", "statuses", "active"]
 
 
 @admin.register(OutboundMessage)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -58,23 +59,42 @@ class Listener:
         idle_timeout: float = 300.0,
         max_connections: int = 64,
         max_connections_per_peer: int = 8,
+        tls: ssl.SSLContext | None = None,
+        tls_port: int = 0,
+        plain: bool = True,
     ):
+        """``port`` is the plain MLLP port (not opened when ``plain`` is
+        false); with ``tls`` a second port, ``tls_port``, speaks MLLP inside
+        TLS. Both share the connection limits and the worker threads."""
         self.host, self.port = host, port
+        self.tls, self.tls_port, self.plain = tls, tls_port, plain
         self.allowed_peers = allowed_peers  # empty: any peer that reaches the port
         self.max_bytes, self.frame_timeout, self.idle_timeout = max_bytes, frame_timeout, idle_timeout
         self.max_connections, self.max_connections_per_peer = max_connections, max_connections_per_peer
         self.per_peer: Counter[str] = Counter()
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hl7")
-        self.server: asyncio.Server | None = None
+        self.servers: list[asyncio.Server] = []
         self.connections = 0
 
     async def start(self) -> int:
-        self.server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
-        self.port = self.server.sockets[0].getsockname()[1]
+        """Open the port(s); returns the plain port (0 when only TLS is open)."""
+        if self.plain:
+            server = await asyncio.start_server(self._serve, self.host, self.port, reuse_address=True)
+            self.port = server.sockets[0].getsockname()[1]
+            self.servers.append(server)
+        else:
+            self.port = 0
+        if self.tls is not None:
+            server = await asyncio.start_server(self._serve_tls, self.host, self.tls_port, reuse_address=True)
+            self.tls_port = server.sockets[0].getsockname()[1]
+            self.servers.append(server)
         return self.port
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(reader, writer, tls=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool = False) -> None:
         peername = writer.get_extra_info("peername") or ("?", 0)
         peer = f"{peername[0]}:{peername[1]}"
         if self.allowed_peers and peername[0] not in self.allowed_peers:
@@ -100,8 +120,28 @@ class Listener:
         loop = asyncio.get_running_loop()
         messages = 0
         started = time.monotonic()
-        logger.info("HL7 connection from %s", peer)
         try:
+            if tls:
+                # The handshake here, not in start_server(ssl=...): the address
+                # and connection limits are checked first, and a failed
+                # handshake (plain client, unknown CA, no certificate) is logged,
+                # which asyncio's own handshake only does in debug mode.
+                assert self.tls is not None
+                try:
+                    await writer.start_tls(self.tls, ssl_handshake_timeout=self.frame_timeout)
+                except (TimeoutError, ssl.SSLError, OSError) as exc:
+                    logger.warning("HL7 TLS connection from %s refused: TLS handshake failed: %s", peer, exc)
+                    return
+                peer_cert = writer.get_extra_info("peercert") or {}
+                subject = ",".join(f"{k}={v}" for rdn in peer_cert.get("subject", ()) for k, v in rdn)
+                logger.info(
+                    "HL7 connection from %s over %s, client certificate: %s",
+                    peer,
+                    writer.get_extra_info("ssl_object").version(),
+                    subject or "none",
+                )
+            else:
+                logger.info("HL7 connection from %s", peer)
             async for frame in read_frames(
                 reader, max_bytes=self.max_bytes, frame_timeout=self.frame_timeout, idle_timeout=self.idle_timeout
             ):
@@ -126,9 +166,9 @@ class Listener:
             )
 
     async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
         # Close each worker thread's database connection (connections are
         # per thread): one task per worker, held at a barrier so each thread takes one.
         barrier = threading.Barrier(self.workers)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 
 import hl7
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 
 
-def mllp_exchange(host: str, port: int, text: str, timeout: float) -> str:
-    """Send one framed message and read the framed reply. A plain socket with
-    a timeout: python-hl7's MLLPClient has none and reads a single recv()."""
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+def mllp_exchange(host: str, port: int, text: str, timeout: float, tls: ssl.SSLContext | None = None) -> str:
+    """Send one framed message and read the framed reply, inside TLS when
+    ``tls`` is given (the server's certificate checked for ``host``). A plain
+    socket with a timeout: python-hl7's MLLPClient has none and reads a single recv()."""
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
+        if tls is not None:
+            sock = stack.enter_context(tls.wrap_socket(sock, server_hostname=host))
         sock.sendall(SB + text.encode("utf-8") + EB + CR)
         reply = bytearray()
         while not reply.endswith(EB + CR):

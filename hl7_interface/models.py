@@ -129,6 +129,14 @@ class Destination(models.Model):
         default="scheduled,arrived,in_progress,completed,cancelled,discontinued,no_show",
         help_text=_("Comma-separated exam statuses that produce a message."),
     )
+    use_tls = models.BooleanField(
+        _("use TLS"),
+        default=False,
+        help_text=_(
+            "Send over TLS. The destination's certificate is checked against HL7_OUTBOUND_TLS_CA_FILE "
+            "and its host name."
+        ),
+    )
     active = models.BooleanField(_("active"), default=True)
     # Set while one worker delivers to this destination (see outbox.py).
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -139,7 +147,7 @@ class Destination(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.host}:{self.port})"
+        return f"{self.name} ({self.host}:{self.port}{', TLS' if self.use_tls else ''})"
 
     def wants(self, status: str) -> bool:
         return status in {s.strip() for s in self.statuses.split(",")}

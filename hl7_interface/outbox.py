@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import ssl
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -24,6 +25,7 @@ from hl7_interface.ack import control_id_next
 from hl7_interface.mllp_client import ack_code, mllp_exchange
 from hl7_interface.models import DeliveryState, Destination, OutboundMessage
 from hl7_interface.status_message import status_message_text
+from mwl_ris.lib import tls
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,18 @@ def _claim(destination: Destination, lease: dt.timedelta) -> bool:
     )
 
 
+def outbound_tls_context() -> ssl.SSLContext:
+    """TLS to a destination: its certificate checked against
+    HL7_OUTBOUND_TLS_CA_FILE (else the system's store); ours sent when set.
+    A file that cannot be used raises TLSConfigError (a ValueError), which the
+    delivery records as the attempt's error."""
+    return tls.client_context(
+        ca_file=settings.HL7_OUTBOUND_TLS_CA_FILE,
+        cert_file=settings.HL7_OUTBOUND_TLS_CERT_FILE,
+        key_file=settings.HL7_OUTBOUND_TLS_KEY_FILE,
+    )
+
+
 def outbound_deliver(*, destination: Destination, limit: int = 200) -> dt.datetime | None:
     """Send the due messages of one destination, oldest first, stopping at the
     first failure. Returns when the next attempt is due (None: nothing left)."""
@@ -76,7 +90,10 @@ def outbound_deliver(*, destination: Destination, limit: int = 200) -> dt.dateti
                 return message.next_attempt_at
             attempts = message.attempts + 1
             try:
-                code, text = ack_code(mllp_exchange(destination.host, destination.port, message.text, timeout))
+                context = outbound_tls_context() if destination.use_tls else None
+                code, text = ack_code(
+                    mllp_exchange(destination.host, destination.port, message.text, timeout, tls=context)
+                )
                 error = "" if code in ("AA", "CA") else f"{code}: {text or 'refused'}"
             except (OSError, ConnectionError, ValueError, KeyError, IndexError) as exc:
                 code, error = "", f"{type(exc).__name__}: {exc}"

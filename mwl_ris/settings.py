@@ -333,7 +333,6 @@ HL7_PATIENT_ID_AUTHORITY = env_str("HL7_PATIENT_ID_AUTHORITY", "")
 HL7_STATION_FIELD = env_str("HL7_STATION_FIELD", "")
 if HL7_STATION_FIELD not in ("", "OBR-18", "OBR-19"):
     raise ImproperlyConfigured("HL7_STATION_FIELD must be empty, OBR-18 or OBR-19")
-# Our MSH-3/MSH-4 in messages we send.
 # HL7 over TLS (mwl_ris/lib/tls.py): the MLLP listener with TLS on HL7_TLS_PORT, beside the plain
 # HL7_PORT or instead of it (HL7_TLS_ONLY); client certificates checked against HL7_TLS_CA_FILE (required
 # with HL7_TLS_REQUIRE_CLIENT_CERT). Outbound destinations choose TLS each (hl7_interface.Destination).
@@ -352,6 +351,7 @@ if HL7_TLS_ONLY and not HL7_TLS_PORT:
 HL7_OUTBOUND_TLS_CA_FILE = env_str("HL7_OUTBOUND_TLS_CA_FILE", "")
 HL7_OUTBOUND_TLS_CERT_FILE = env_str("HL7_OUTBOUND_TLS_CERT_FILE", "")
 HL7_OUTBOUND_TLS_KEY_FILE = env_str("HL7_OUTBOUND_TLS_KEY_FILE", "")
+# Our MSH-3/MSH-4 in messages we send.
 HL7_APPLICATION = env_str("HL7_APPLICATION", "MWL_RIS")
 HL7_FACILITY = env_str("HL7_FACILITY", "")
 HL7_OUTBOUND_TIMEOUT = env_int("HL7_OUTBOUND_TIMEOUT", 10, minimum=1)

@@ -55,9 +55,7 @@ class SiteCertificates:
 
 def site_certificates(folder: Path) -> SiteCertificates:
     ca = make_ca(folder, "site-ca")
-    server_cert, server_key = make_certificate(
-        folder, "site-ca", "ris-server", san="DNS:localhost,IP:127.0.0.1"
-    )
+    server_cert, server_key = make_certificate(folder, "site-ca", "ris-server", san="DNS:localhost,IP:127.0.0.1")
     client_cert, client_key = make_certificate(folder, "site-ca", "ct-room3")
     other_ca = make_ca(folder, "other-ca")
     other_cert, other_key = make_certificate(folder, "other-ca", "intruder")

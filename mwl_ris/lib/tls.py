@@ -10,6 +10,7 @@ builds the contexts and reads certificates' expiry dates (``cryptography``)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,9 @@ def server_context(
     return context
 
 
-def client_context(*, ca_file: str = "", cert_file: str = "", key_file: str = "", verify: bool = True) -> ssl.SSLContext:
+def client_context(
+    *, ca_file: str = "", cert_file: str = "", key_file: str = "", verify: bool = True
+) -> ssl.SSLContext:
     """A client context: the server's certificate checked against ``ca_file``
     (else the system's store) and its host name; our own certificate sent when
     given. ``verify=False`` only for a destination without a certificate a CA
@@ -117,3 +120,34 @@ def certificate_info(path: str) -> CertificateInfo:
         raise TLSConfigError(f"{path!r} is not a readable PEM certificate: {exc}") from exc
     return CertificateInfo(path=path, subject=cert.subject.rfc4514_string(), not_after=cert.not_valid_after_utc)
 
+
+def service_server_context(
+    *,
+    service: str,
+    port: int,
+    cert_file: str,
+    key_file: str,
+    ca_file: str,
+    require_client_cert: bool,
+    logger: logging.Logger,
+) -> ssl.SSLContext:
+    """A process's TLS port context from its settings, with the certificate's
+    subject, expiry and client-certificate mode in the log (a warning when it
+    expires within EXPIRY_WARNING_DAYS). Raises TLSConfigError."""
+    context = server_context(
+        cert_file=cert_file, key_file=key_file, ca_file=ca_file, require_client_cert=require_client_cert
+    )
+    certificate = certificate_info(cert_file)
+    problem = certificate.problem()
+    if problem:
+        logger.warning("%s TLS: %s; renew it (docs/security.md)", service, problem)
+    mode = "required" if require_client_cert else "checked if sent" if ca_file else "not asked"
+    logger.info(
+        "%s TLS port=%d certificate=%s expires=%s client_certificates=%s",
+        service,
+        port,
+        certificate.subject,
+        certificate.not_after.isoformat(),
+        mode,
+    )
+    return context

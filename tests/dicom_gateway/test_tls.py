@@ -28,8 +28,8 @@ from mwl_ris.lib import tls
 from scheduling.stations import station_update
 from tests.dicom_gateway.conftest import SPS, Worklist, mwl_query, parse_findscu_output
 from tests.dicom_gateway.test_mpps import in_progress
-from tests.waiting import wait_until
 from tests.tls_certs import SiteCertificates, make_certificate
+from tests.waiting import wait_until
 
 DCMTK_ENV = {"PATH": "/usr/bin:/bin"}
 
@@ -89,15 +89,19 @@ def recorded(gateway: Gateway, **lookup: Any) -> None:
     wait_until(found, timeout=10, what=f"an association record {lookup}")
 
 
-def test_echoscu_and_findscu_with_tls_are_served(tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates) -> None:
+def test_echoscu_and_findscu_with_tls_are_served(
+    tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates
+) -> None:
     echo = echoscu(tls_gateway.tls_port, dcmtk_tls(site_certs))
     assert echo.returncode == 0, echo.stderr[-800:]
     assert b"Received Echo Response (Success)" in echo.stdout + echo.stderr
 
     find = subprocess.run(
-        ["findscu", "-W", "-v", *dcmtk_tls(site_certs), "-aet", "CT_ROOM3", "-aec", "RIS_MWL"]
-        + ["-k", "AccessionNumber", "-k", "PatientName", "-k", f"{SPS}[0].ScheduledStationAETitle=CT_ROOM3"]
-        + ["127.0.0.1", str(tls_gateway.tls_port)],
+        [
+            *("findscu", "-W", "-v", *dcmtk_tls(site_certs), "-aet", "CT_ROOM3", "-aec", "RIS_MWL"),
+            *("-k", "AccessionNumber", "-k", "PatientName", "-k", f"{SPS}[0].ScheduledStationAETitle=CT_ROOM3"),
+            *("127.0.0.1", str(tls_gateway.tls_port)),
+        ],
         capture_output=True,
         timeout=60,
         env=DCMTK_ENV,
@@ -108,7 +112,9 @@ def test_echoscu_and_findscu_with_tls_are_served(tls_gateway: Gateway, live_work
     assert accessions == sorted(live_worklist.accession(name) for name in ("neema", "baraka", "amelie"))
 
 
-def test_pynetdicom_tls_client_negotiates_tls_1_3_and_queries(tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates) -> None:
+def test_pynetdicom_tls_client_negotiates_tls_1_3_and_queries(
+    tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates
+) -> None:
     assoc = associate(tls_gateway.tls_port, client_context(site_certs), contexts=[Find])
     assert assoc.is_established
     try:
@@ -116,9 +122,7 @@ def test_pynetdicom_tls_client_negotiates_tls_1_3_and_queries(tls_gateway: Gatew
         assert raw.version() == "TLSv1.3"
         responses = [
             identifier
-            for status, identifier in assoc.send_c_find(
-                mwl_query(sps={"ScheduledStationAETitle": "CT_ROOM3"}), Find
-            )
+            for status, identifier in assoc.send_c_find(mwl_query(sps={"ScheduledStationAETitle": "CT_ROOM3"}), Find)
             if status and int(status.Status) in (0xFF00, 0xFF01)
         ]
     finally:
@@ -128,22 +132,28 @@ def test_pynetdicom_tls_client_negotiates_tls_1_3_and_queries(tls_gateway: Gatew
     )
 
 
-def test_tls_1_2_client_gets_an_ecdhe_gcm_suite_and_nothing_older_is_accepted(tls_gateway: Gateway, site_certs: SiteCertificates) -> None:
+def test_tls_1_2_client_gets_an_ecdhe_gcm_suite_and_nothing_older_is_accepted(
+    tls_gateway: Gateway, site_certs: SiteCertificates
+) -> None:
     context = client_context(site_certs)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     assoc = associate(tls_gateway.tls_port, context)
     assert assoc.is_established
     name, version, _bits = assoc.dul.socket.socket.cipher()
     assoc.release()
-    assert version == "TLSv1.2" and name.startswith("ECDHE-") and ("GCM" in name or "CHACHA20" in name)
+    assert version == "TLSv1.2"
+    assert name.startswith("ECDHE-")
+    assert "GCM" in name or "CHACHA20" in name
 
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
     old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_2
     old.set_ciphers("AES128-SHA256")  # RSA key exchange, CBC: not in the BCP 195 profile
-    with socket.create_connection(("127.0.0.1", tls_gateway.tls_port), timeout=10) as raw:
-        with pytest.raises(ssl.SSLError):
-            old.wrap_socket(raw, server_hostname="localhost")
+    with (
+        socket.create_connection(("127.0.0.1", tls_gateway.tls_port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        old.wrap_socket(raw, server_hostname="localhost")
 
 
 def test_mpps_over_tls(tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates) -> None:
@@ -158,7 +168,9 @@ def test_mpps_over_tls(tls_gateway: Gateway, live_worklist: Worklist, site_certs
     assert live_worklist.orders["neema"].status == "in_progress"
 
 
-def test_plain_client_on_the_tls_port_is_refused_and_recorded(tls_gateway: Gateway, site_certs: SiteCertificates) -> None:
+def test_plain_client_on_the_tls_port_is_refused_and_recorded(
+    tls_gateway: Gateway, site_certs: SiteCertificates
+) -> None:
     assoc = associate(tls_gateway.tls_port, None)
     assert not assoc.is_established
     plain = echoscu(tls_gateway.tls_port, [])
@@ -166,11 +178,17 @@ def test_plain_client_on_the_tls_port_is_refused_and_recorded(tls_gateway: Gatew
     recorded(tls_gateway, reason__startswith="TLS handshake failed")
 
 
-def test_client_certificate_from_another_ca_or_none_is_refused(tls_gateway: Gateway, site_certs: SiteCertificates) -> None:
-    intruder = echoscu(tls_gateway.tls_port, dcmtk_tls(site_certs, cert=site_certs.other_cert, key=site_certs.other_key))
+def test_client_certificate_from_another_ca_or_none_is_refused(
+    tls_gateway: Gateway, site_certs: SiteCertificates
+) -> None:
+    intruder = echoscu(
+        tls_gateway.tls_port, dcmtk_tls(site_certs, cert=site_certs.other_cert, key=site_certs.other_key)
+    )
     assert intruder.returncode != 0
     assert b"Echo Response" not in intruder.stdout + intruder.stderr
-    assoc = associate(tls_gateway.tls_port, client_context(site_certs, cert=site_certs.other_cert, key=site_certs.other_key))
+    assoc = associate(
+        tls_gateway.tls_port, client_context(site_certs, cert=site_certs.other_cert, key=site_certs.other_key)
+    )
     assert not assoc.is_established
 
     anonymous = tls.client_context(ca_file=str(site_certs.ca))  # no client certificate
@@ -179,7 +197,9 @@ def test_client_certificate_from_another_ca_or_none_is_refused(tls_gateway: Gate
     recorded(tls_gateway, reason="TLS handshake failed: peer did not return a certificate")
 
 
-def test_client_that_connects_and_says_nothing_holds_up_no_one(tls_gateway: Gateway, site_certs: SiteCertificates) -> None:
+def test_client_that_connects_and_says_nothing_holds_up_no_one(
+    tls_gateway: Gateway, site_certs: SiteCertificates
+) -> None:
     """pynetdicom's own ssl_context would do the handshake in the accept loop:
     this silent connection would stop every other one being accepted."""
     with socket.create_connection(("127.0.0.1", tls_gateway.tls_port), timeout=10):
@@ -187,7 +207,9 @@ def test_client_that_connects_and_says_nothing_holds_up_no_one(tls_gateway: Gate
         assert echo.returncode == 0, echo.stderr[-800:]
 
 
-def test_tls_required_station_is_refused_on_the_plain_port_only(tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates) -> None:
+def test_tls_required_station_is_refused_on_the_plain_port_only(
+    tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates
+) -> None:
     station = live_worklist.ct
     station.tls_required = True
     station_update(station=station)
@@ -218,7 +240,9 @@ def test_certificate_expiry_is_read_and_warned(tmp_path: Path, site_certs: SiteC
     assert "expired on" in tls.certificate_info(str(old)).problem(real_now)
 
 
-def test_expiring_or_unreadable_certificate_is_a_system_check_warning(tmp_path: Path, site_certs: SiteCertificates, settings: Any) -> None:
+def test_expiring_or_unreadable_certificate_is_a_system_check_warning(
+    tmp_path: Path, site_certs: SiteCertificates, settings: Any
+) -> None:
     from accounts.checks import check_tls_certificates
 
     for suffix in ("pem", "key"):
@@ -231,8 +255,10 @@ def test_expiring_or_unreadable_certificate_is_a_system_check_warning(tmp_path: 
     settings.HL7_TLS_CERT_FILE = str(tmp_path / "missing.pem")
     warnings = check_tls_certificates(None)
     assert [w.id for w in warnings] == ["ris.accounts.W002", "ris.accounts.W002"]
-    assert "MWL_TLS_CERT_FILE" in warnings[0].msg and "expires on" in warnings[0].msg
-    assert "HL7_TLS_CERT_FILE" in warnings[1].msg and "not a readable PEM certificate" in warnings[1].msg
+    assert "MWL_TLS_CERT_FILE: " in warnings[0].msg
+    assert "expires on" in warnings[0].msg
+    assert "HL7_TLS_CERT_FILE: " in warnings[1].msg
+    assert "not a readable PEM certificate" in warnings[1].msg
 
 
 def test_gateway_command_refuses_to_start_with_a_bad_key_and_logs_the_certificate(
@@ -252,6 +278,7 @@ def test_gateway_command_refuses_to_start_with_a_bad_key_and_logs_the_certificat
     settings.MWL_TLS_REQUIRE_CLIENT_CERT = True
     with caplog.at_level("INFO", logger="dicom_gateway"):
         assert gateway_tls_context() is not None
-    assert "client_certificates=required" in caplog.text and "CN=" in caplog.text
+    assert "client_certificates=required" in caplog.text
+    assert "certificate=CN=ris-server" in caplog.text
     settings.MWL_TLS_PORT = 0
     assert gateway_tls_context() is None

@@ -3,6 +3,7 @@ and a real MLLP client (python-hl7's)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 
 import hl7
@@ -75,11 +76,14 @@ def ack_code(reply: bytes | str) -> str:
 
 
 class Sender:
-    """A real MLLP client: python-hl7's MLLPClient, one connection."""
+    """A real MLLP client: python-hl7's MLLPClient, one connection; inside TLS
+    with ``tls`` (its connected socket wrapped, as an ssl MLLP client does)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None):
         self.client = MLLPClient("127.0.0.1", port)
         self.client.socket.settimeout(20)
+        if tls is not None:
+            self.client.socket = tls.wrap_socket(self.client.socket, server_hostname="localhost")
 
     def send(self, message: str | bytes) -> bytes:
         data = message if isinstance(message, bytes) else message.encode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,9 +27,10 @@ pytestmark = pytest.mark.django_db
 
 
 class Receiver:
-    """An order placer: python-hl7's asyncio MLLP server, answering AA (or ``answer``)."""
+    """An order placer: python-hl7's asyncio MLLP server, answering AA (or
+    ``answer``); behind TLS with ``tls``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.received: list[hl7.Message] = []
         self.answer = "AA"
         self.loop = asyncio.new_event_loop()
@@ -46,7 +48,7 @@ class Receiver:
                 writer.close()
 
         async def start() -> None:
-            server = await start_hl7_server(handle, "127.0.0.1", 0)
+            server = await start_hl7_server(handle, "127.0.0.1", 0, ssl=tls)
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
 

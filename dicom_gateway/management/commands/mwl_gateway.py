@@ -27,37 +27,21 @@ logger = logging.getLogger("dicom_gateway")
 
 
 def gateway_tls_context() -> ssl.SSLContext | None:
-    """The TLS port's context from the MWL_TLS_* settings (None: no TLS port),
-    with a warning in the log for a certificate that expires within 30 days."""
+    """The TLS port's context from the MWL_TLS_* settings (None: no TLS port)."""
     if not settings.MWL_TLS_PORT:
         return None
     try:
-        context = tls.server_context(
+        return tls.service_server_context(
+            service="mwl_gateway",
+            port=settings.MWL_TLS_PORT,
             cert_file=settings.MWL_TLS_CERT_FILE,
             key_file=settings.MWL_TLS_KEY_FILE,
             ca_file=settings.MWL_TLS_CA_FILE,
             require_client_cert=settings.MWL_TLS_REQUIRE_CLIENT_CERT,
+            logger=logger,
         )
-        certificate = tls.certificate_info(settings.MWL_TLS_CERT_FILE)
     except tls.TLSConfigError as exc:
         raise CommandError(f"MWL TLS: {exc}") from exc
-    problem = certificate.problem()
-    if problem:
-        logger.warning("mwl_gateway TLS: %s; renew it (docs/security.md)", problem)
-    logger.info(
-        "mwl_gateway TLS port=%d certificate=%s expires=%s client_certificates=%s",
-        settings.MWL_TLS_PORT,
-        certificate.subject,
-        certificate.not_after.isoformat(),
-        client_certificate_mode(),
-    )
-    return context
-
-
-def client_certificate_mode() -> str:
-    if settings.MWL_TLS_REQUIRE_CLIENT_CERT:
-        return "required"
-    return "checked if sent" if settings.MWL_TLS_CA_FILE else "not asked"
 
 
 def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:

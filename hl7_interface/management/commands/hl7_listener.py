@@ -6,16 +6,36 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from hl7_interface.listener import Listener
+from mwl_ris.lib import tls
 from mwl_ris.lib.db import set_statement_timeout
 
 logger = logging.getLogger("hl7_interface")
+
+
+def listener_tls_context() -> ssl.SSLContext | None:
+    """The TLS port's context from the HL7_TLS_* settings (None: no TLS port)."""
+    if not settings.HL7_TLS_PORT:
+        return None
+    try:
+        return tls.service_server_context(
+            service="hl7_listener",
+            port=settings.HL7_TLS_PORT,
+            cert_file=settings.HL7_TLS_CERT_FILE,
+            key_file=settings.HL7_TLS_KEY_FILE,
+            ca_file=settings.HL7_TLS_CA_FILE,
+            require_client_cert=settings.HL7_TLS_REQUIRE_CLIENT_CERT,
+            logger=logger,
+        )
+    except tls.TLSConfigError as exc:
+        raise CommandError(f"HL7 TLS: {exc}") from exc
 
 
 class Command(BaseCommand):
@@ -28,9 +48,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         set_statement_timeout(settings.HL7_DB_STATEMENT_TIMEOUT_MS)
-        asyncio.run(self._serve(options["bind"], options["port"], max(1, options["workers"])))
+        context = listener_tls_context()
+        asyncio.run(self._serve(options["bind"], options["port"], max(1, options["workers"]), context))
 
-    async def _serve(self, bind: str, port: int, workers: int) -> None:
+    async def _serve(self, bind: str, port: int, workers: int, context: ssl.SSLContext | None) -> None:
         listener = Listener(
             host=bind,
             port=port,
@@ -41,14 +62,18 @@ class Command(BaseCommand):
             max_connections=settings.HL7_MAX_CONNECTIONS,
             max_connections_per_peer=settings.HL7_MAX_CONNECTIONS_PER_PEER,
             allowed_peers=frozenset(settings.HL7_ALLOWED_PEERS),
+            tls=context,
+            tls_port=settings.HL7_TLS_PORT,
+            plain=not settings.HL7_TLS_ONLY,
         )
         await listener.start()
         logger.info(
-            "hl7_listener listening pid=%d bind=%s port=%d workers=%d max_message_bytes=%d default_charset=%s "
-            "allowed_peers=%s time_zone=%s database=%s",
+            "hl7_listener listening pid=%d bind=%s port=%s tls_port=%s workers=%d max_message_bytes=%d "
+            "default_charset=%s allowed_peers=%s time_zone=%s database=%s",
             os.getpid(),
             bind,
-            listener.port,
+            listener.port or "off",
+            listener.tls_port or "off",
             workers,
             settings.HL7_MAX_MESSAGE_BYTES,
             settings.HL7_DEFAULT_CHARSET,
