@@ -72,7 +72,17 @@ class ProcedureCodeMapViewSet(AuditedWrites, viewsets.ModelViewSet[ProcedureCode
 class DestinationSerializer(serializers.ModelSerializer[Destination]):
     class Meta:
         model = Destination
-        fields = ["id", "name", "host", "port", "receiving_application", "receiving_facility", "statuses", "active"]
+        fields = [
+            "id",
+            "name",
+            "host",
+            "port",
+            "use_tls",
+            "receiving_application",
+            "receiving_facility",
+            "statuses",
+            "active",
+        ]
 
 
 class DestinationViewSet(AuditedWrites, viewsets.ModelViewSet[Destination]):

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from api.audit import AuditRecordViewSet
@@ -63,6 +65,12 @@ urlpatterns = [
     path("api/v1/worklist-explain/", WorklistExplainApi.as_view(), name="worklist-explain"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        # Swagger UI's script adds <style> elements as it renders: inline style on this page only;
+        # its start-up script is a separate file (the split view), so scripts stay 'self'.
+        csp_replace({"style-src": [SELF, UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -12,6 +12,11 @@ document.addEventListener("keydown", (event) => {
     if (link) { event.preventDefault(); link.click(); }
   }
 });
+// A select with data-autosubmit submits its form when changed (the day list's station).
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLSelectElement && target.hasAttribute("data-autosubmit")) target.form.submit();
+});
 // Rescheduling: the "reason for the change" typed once goes with whichever slot is chosen.
 document.addEventListener("submit", (event) => {
   const source = document.querySelector(".reason-source");
