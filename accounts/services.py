@@ -7,12 +7,17 @@ key at once (a leaked key is dead the moment a new one is issued).
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiTokenUse
 from accounts.roles import Role
 
 if TYPE_CHECKING:
@@ -46,6 +51,26 @@ def api_token_revoke(*, user: User, actor: UserLike | None = None) -> bool:
             before={"user": user.username},
         )
     return deleted
+
+
+# A busy client (the HIS polling every second) writes its token's row once a minute, not on every request.
+TOKEN_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def api_token_use_record(*, token: Token, address: str) -> None:
+    """Note that ``token`` was just used from ``address``; at most one write a
+    minute per token. Not audited itself (a read would flood the trail); what
+    the token's user changes through the API is."""
+    now = timezone.now()
+    try:
+        ip: str | None = str(ipaddress.ip_address(address))
+    except ValueError:
+        ip = None
+    updated = ApiTokenUse.objects.filter(token=token, last_used_at__lt=now - TOKEN_USE_RESOLUTION).update(
+        last_used_at=now, last_address=ip, uses=F("uses") + 1
+    )
+    if not updated:
+        ApiTokenUse.objects.get_or_create(token=token, defaults={"last_used_at": now, "last_address": ip, "uses": 1})
 
 
 @transaction.atomic

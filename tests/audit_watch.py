@@ -44,6 +44,7 @@ EXEMPT: dict[str, str] = {
     "dicom_gateway.RecorderJournal": "the recorder's own shipping bookkeeping",
     "hl7_interface.OutboundMessage": "queued by an audited status change; each delivery attempt is audited",
     "reminders.Reminder": "the claim row of a reminder; the sending is audited",
+    "accounts.ApiTokenUse": "a token's last use, for the API tokens page; what its user changes is audited",
 }
 # (authtoken.Token is audited under its user's ID: the key never goes in the trail.)
 EXTRA_WATCHED = ("auth.User", "auth.Group")

@@ -163,6 +163,45 @@ def test_an_admin_issues_and_revokes_an_api_token_from_the_web_pages(admin_user:
     assert AuditRecord.objects.filter(object_type="authtoken.Token").count() == 2
 
 
+def test_the_tokens_page_shows_when_and_from_where_each_token_was_last_used(
+    admin_user: User, scheduler: User, technologist: User, frozen_clock: Any
+) -> None:
+    from accounts.models import ApiTokenUse
+    from accounts.services import api_token_issue
+    from tests.conftest import client_for
+
+    key = api_token_issue(user=scheduler).key
+    api_token_issue(user=technologist)  # issued, never used
+    admin = browser(admin_user)
+
+    def last_use_of(user: User) -> str:
+        page = admin.get("/settings/api-tokens/").content.decode()
+        row = re.search(rf'<tr id="token-user-{user.pk}">.*?<td class="last-use">(.*?)</td>', page, re.S)
+        assert row, page
+        return row.group(1).strip()
+
+    assert last_use_of(scheduler) == "never"
+    api = client_for(None)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/patients/", REMOTE_ADDR="10.20.0.7").status_code == 200
+    assert last_use_of(scheduler) == "01/12/2026 07:00 from 10.20.0.7"
+    assert last_use_of(technologist) == "never"
+    assert last_use_of(admin_user) == "—"  # no token at all
+
+    api.get("/api/v1/patients/", REMOTE_ADDR="10.20.0.8")  # within the minute: not written again
+    assert ApiTokenUse.objects.get(token_id=key).uses == 1
+    frozen_clock.shift(dt.timedelta(minutes=5))
+    api.get("/api/v1/patients/", REMOTE_ADDR="10.20.0.8")
+    assert last_use_of(scheduler) == "01/12/2026 07:05 from 10.20.0.8"
+    assert ApiTokenUse.objects.get(token_id=key).uses == 2
+
+    api.credentials(HTTP_AUTHORIZATION="Token not-a-real-key")
+    assert api.get("/api/v1/patients/").status_code == 401
+    assert ApiTokenUse.objects.count() == 1
+    api_token_issue(user=scheduler)  # a new key starts with no use
+    assert last_use_of(scheduler) == "never"
+
+
 def test_an_accession_code_128_cannot_carry_prints_without_a_barcode(scheduler: User, appointment: Appointment) -> None:
     from orders.models import Order
 

@@ -16,12 +16,14 @@ from ui.permissions import requires
 
 @requires(Action.MANAGE_API_TOKENS)
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    tokens = {t.user_id: t for t in Token.objects.all()}
+    tokens = {t.user_id: t for t in Token.objects.select_related("use")}
+    uses = {t.user_id: getattr(t, "use", None) for t in tokens.values()}
     users = [
         {
             "user": u,
             "roles": sorted(r.value for r in user_roles(u)),
             "token": tokens.get(u.pk),
+            "use": uses.get(u.pk),
         }
         for u in User.objects.filter(is_active=True).order_by("username")
     ]
