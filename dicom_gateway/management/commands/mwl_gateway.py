@@ -44,7 +44,7 @@ def gateway_tls_context() -> ssl.SSLContext | None:
         raise CommandError(f"MWL TLS: {exc}") from exc
 
 
-def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
+def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool, tls_context: ssl.SSLContext | None) -> None:
     """Run one gateway until SIGTERM/SIGINT, then shut down cleanly."""
     gateway = Gateway(
         ae_title=ae_title,
@@ -53,7 +53,6 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool) -> None:
         keep_per_ae=settings.MWL_CAPTURE_PER_AE,
         association_days=settings.MWL_ASSOCIATION_RECORD_DAYS,
     )
-    tls_context = gateway_tls_context()
     if not settings.MWL_TLS_ONLY:
         gateway.start(bind, port, reuse_port=reuse_port)
     if tls_context is not None:
@@ -106,9 +105,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         set_statement_timeout(settings.MWL_DB_STATEMENT_TIMEOUT_MS)
-        gateway_tls_context()  # a TLS file that cannot be used stops the start here, before any worker
+        # Read once, here: a TLS file that cannot be used stops the start before any worker
+        # forks, and the workers inherit the context.
+        tls_context = gateway_tls_context()
         workers = max(1, options["workers"])
-        common = {"ae_title": options["ae_title"], "bind": options["bind"], "port": options["port"]}
+        common = {
+            "ae_title": options["ae_title"],
+            "bind": options["bind"],
+            "port": options["port"],
+            "tls_context": tls_context,
+        }
         if workers == 1:
             serve(**common, reuse_port=False)
             return
