@@ -40,7 +40,11 @@ class AuditRecord(models.Model):
     summary = models.CharField(_("summary"), max_length=300, blank=True)
     before = models.JSONField(_("before"), null=True, blank=True)
     after = models.JSONField(_("after"), null=True, blank=True)
-    # The hash chain, filled by the sealer (audit.services.audit_seal).
+    # Written with the record: HMAC of its content with the key ``key_id`` (audit/keys.py), outside the
+    # database; empty on records written before the key existed.
+    key_id = models.CharField(max_length=16, blank=True)
+    mac = models.CharField(max_length=64, blank=True)
+    # The hash chain, filled by the sealer (audit.services.audit_seal); keyed (HMAC) when key_id is set.
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)

@@ -16,6 +16,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,11 +29,13 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from audit import keys
 from audit.context import current_actor
 from audit.models import AuditExport, AuditRecord, ChainHead, Verification
 from mwl_ris.lib.validation import full_clean_or_raise
 
 M = TypeVar("M", bound=Model)
+logger = logging.getLogger("audit")
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
@@ -57,23 +60,53 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def canonical(row: dict[str, Any]) -> dict[str, Any]:
-    """The record as hashed and exported: every hashed field plus its place in the chain."""
+def _content(row: dict[str, Any]) -> dict[str, Any]:
     data = {name: row[name] for name in HASHED_FIELDS}
     at = data["at"]
     data["at"] = at.astimezone(dt.UTC).isoformat() if isinstance(at, dt.datetime) else at
+    return data
+
+
+def _payload(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical(row: dict[str, Any]) -> dict[str, Any]:
+    """The record as hashed and exported: every hashed field, its MAC (when it
+    has one) and its place in the chain."""
+    data = _content(row)
+    if row.get("key_id"):
+        data["key_id"], data["mac"] = row["key_id"], row["mac"]
     data["seq"] = row["seq"]
     data["prev_hash"] = row["prev_hash"]
     return data
 
 
+def record_mac(row: dict[str, Any]) -> str | None:
+    """The MAC of a record's content with its key (None: the key is not known here)."""
+    return keys.mac(row["key_id"], b"record:" + _payload(_content(row)))
+
+
 def record_hash(row: dict[str, Any]) -> str:
-    payload = json.dumps(canonical(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    """The chain hash: HMAC-SHA256 with the record's key, so that a database
+    user cannot recompute it; plain SHA-256 for records written before the
+    key existed. '' when the record's key is not known here."""
+    payload = _payload(canonical(row))
+    if row.get("key_id"):
+        return keys.mac(row["key_id"], b"chain:" + payload) or ""
+    return hashlib.sha256(payload).hexdigest()
 
 
 def record_row(record: AuditRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in (*HASHED_FIELDS, "seq", "prev_hash", "hash", "id")}
+    return {name: getattr(record, name) for name in (*HASHED_FIELDS, "key_id", "mac", "seq", "prev_hash", "hash", "id")}
+
+
+def _stamp(record: AuditRecord) -> AuditRecord:
+    """The MAC of the record as written, before it reaches the database: an
+    edit in the seconds before it is sealed is found too."""
+    record.key_id = keys.current_key_id()
+    record.mac = record_mac(record_row(record)) or ""
+    return record
 
 
 # --- writing ------------------------------------------------------------------
@@ -155,7 +188,7 @@ def audit_record(
         before=jsonable(before) if before is not None else None,
         after=jsonable(after) if after is not None else None,
     )
-    record.save()
+    _stamp(record).save()
     return record
 
 
@@ -187,7 +220,7 @@ def audit_records_bulk(records: Iterable[AuditRecord]) -> int:
     their ``before``/``after`` must already be JSON-native."""
     if not settings.AUDIT_ENABLED:
         return 0
-    created = AuditRecord.objects.bulk_create(list(records))
+    created = AuditRecord.objects.bulk_create([_stamp(record) for record in records])
     return len(created)
 
 
@@ -213,8 +246,56 @@ def audit_seal(*, batch: int = 5000) -> int:
             head.last_seq, head.last_hash = seq, previous
             head.save()
             sealed += len(rows)
+        head_export(seq, previous)
         if len(rows) < batch:
             return sealed
+
+
+HEADS_FILE = "chain-heads.jsonl"
+
+
+def head_export(seq: int, hash_: str) -> None:
+    """Write the chain head outside the database: a line appended to the
+    archive folder's chain-heads.jsonl (with a MAC) and a line in the log. A
+    database user who deletes the newest records and rewinds the head row
+    cannot rewind these; ``audit_verify`` compares the chain with them."""
+    at = timezone.now().astimezone(dt.UTC).isoformat()
+    key_id = keys.current_key_id()
+    line = {"seq": seq, "hash": hash_, "at": at, "key_id": key_id}
+    line["mac"] = keys.mac(key_id, b"head:" + _payload(line)) or ""
+    logger.info("audit chain head seq=%d hash=%s at=%s", seq, hash_, at)
+    path = _archive_dir() / HEADS_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:  # the records are sealed; the head is in the log line above; say what is wrong
+        logger.exception("audit chain head #%d could not be written to %s", seq, path)
+
+
+def exported_heads() -> tuple[dict[int, dict[str, Any]], int]:
+    """The chain heads written outside the database, by sequence number, and
+    how many lines did not verify (not written by the RIS with a known key)."""
+    heads: dict[int, dict[str, Any]] = {}
+    bad = 0
+    path = _archive_dir() / HEADS_FILE
+    if not path.exists():
+        return heads, bad
+    with path.open(encoding="utf-8") as handle:
+        for text in handle:
+            try:
+                line = json.loads(text)
+                claimed = line.pop("mac")
+                good = keys.mac(line["key_id"], b"head:" + _payload(line)) == claimed
+            except (ValueError, KeyError, TypeError):
+                good = False
+            if not good:
+                bad += 1
+                continue
+            heads[int(line["seq"])] = line
+    return heads, bad
 
 
 # --- verifying ----------------------------------------------------------------
@@ -252,38 +333,87 @@ def _sealed_rows(batch: int) -> Iterator[AuditRecord]:
 
 def audit_verify(*, batch: int = 10_000, save: bool = True) -> VerifyResult:
     """Walk the sealed chain in order and name the first record that does not
-    fit: edited (its hash no longer matches), deleted (a gap in the sequence,
-    or the head pointing past the end) or re-chained (a wrong previous hash)."""
+    fit: edited (its MAC or hash no longer matches), deleted (a gap in the
+    sequence), re-chained (a wrong previous hash), rewritten (it differs from a
+    chain head exported outside the database) or cut off at the end (the head
+    row or an exported head points past the last record). Records not yet
+    sealed are checked against their MACs. The detail of a clean result says
+    what could still go unseen."""
     expected_seq, expected_prev = _anchor()
+    heads, bad_heads = exported_heads()
     checked = 0
+    keyed_seen = False
     result: VerifyResult | None = None
+
+    def broken(seq: int | None, pk: int | None, detail: str) -> VerifyResult:
+        return VerifyResult(False, checked, seq, pk, detail)
+
     for record in _sealed_rows(batch):
         expected_seq += 1
         row = record_row(record)
         if record.seq != expected_seq:
-            result = VerifyResult(
-                False, checked, expected_seq, record.pk, f"record #{expected_seq} is missing (deleted)"
+            result = broken(expected_seq, record.pk, f"record #{expected_seq} is missing (deleted)")
+        elif record.key_id and record_mac(row) is None:
+            result = broken(
+                record.seq,
+                record.pk,
+                f"record #{record.seq} has key {record.key_id}, not known here "
+                "(add the old key to AUDIT_HMAC_OLD_KEY_FILES)",
+            )
+        elif record.key_id and record_mac(row) != record.mac:
+            result = broken(
+                record.seq, record.pk, f"record #{record.seq} (id {record.pk}) was changed: its MAC does not match"
+            )
+        elif not record.key_id and keyed_seen:
+            result = broken(
+                record.seq, record.pk, f"record #{record.seq} (id {record.pk}) has no MAC after records with one"
             )
         elif record.prev_hash != expected_prev:
-            result = VerifyResult(
-                False, checked, record.seq, record.pk, f"record #{record.seq} does not follow #{record.seq - 1}"
-            )
+            result = broken(record.seq, record.pk, f"record #{record.seq} does not follow #{record.seq - 1}")
         elif record_hash(row) != record.hash:
-            result = VerifyResult(
-                False, checked, record.seq, record.pk, f"record #{record.seq} (id {record.pk}) was changed"
+            result = broken(record.seq, record.pk, f"record #{record.seq} (id {record.pk}) was changed")
+        elif record.seq in heads and heads[record.seq]["hash"] != record.hash:
+            at = heads[record.seq]["at"]
+            result = broken(
+                record.seq,
+                record.pk,
+                f"record #{record.seq} (id {record.pk}) is not the one in the chain head exported at {at}: "
+                "the chain was rewritten",
             )
         if result is not None:
             break
+        keyed_seen = keyed_seen or bool(record.key_id)
         expected_prev = record.hash
         checked += 1
     if result is None:
         head = ChainHead.objects.filter(pk=1).first()
+        last_exported = max(heads) if heads else 0
         if head is not None and head.last_seq > expected_seq:
-            result = VerifyResult(
-                False, checked, expected_seq + 1, None, f"records #{expected_seq + 1}..#{head.last_seq} are missing"
+            result = broken(expected_seq + 1, None, f"records #{expected_seq + 1}..#{head.last_seq} are missing")
+        elif last_exported > expected_seq:
+            at = heads[last_exported]["at"]
+            result = broken(
+                expected_seq + 1,
+                None,
+                f"records #{expected_seq + 1}..#{last_exported} are missing: the chain head exported at {at} "
+                f"reached #{last_exported} (the newest records were deleted)",
             )
-        else:
-            result = VerifyResult(True, checked, detail=f"{checked} records verified")
+    if result is None:
+        for record in AuditRecord.objects.filter(seq__isnull=True, key_id__gt="").order_by("id").iterator():
+            if record_mac(record_row(record)) != record.mac:
+                result = broken(None, record.pk, f"unsealed record id {record.pk} was changed: its MAC does not match")
+                break
+    if result is None:
+        limits = (
+            f"records after the last exported chain head (#{max(heads)} at {heads[max(heads)]['at']}) "
+            "could be deleted unseen until the next export"
+            if heads
+            else "no chain head exported yet: deleting the newest records would go unseen"
+        )
+        detail = f"{checked} records verified; {limits}; anyone holding the HMAC key could rewrite the trail"
+        if bad_heads:
+            detail += f"; {bad_heads} line(s) of {HEADS_FILE} did not verify and were ignored"
+        result = VerifyResult(True, checked, detail=detail)
     if save:
         Verification.objects.create(
             ok=result.ok, checked=result.checked, first_broken_seq=result.first_broken_seq, detail=result.detail

@@ -416,6 +416,10 @@ def _every(task: str, seconds: float) -> dict[str, object]:
 AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
 # Where closed days of the audit trail are exported (gzipped JSON lines, one file per day).
 AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit"))
+# The key of the audit trail's MACs and keyed hash chain, outside the database (audit/keys.py); created on
+# first use. Old keys after a rotation stay readable in AUDIT_HMAC_OLD_KEY_FILES (comma-separated).
+AUDIT_HMAC_KEY_FILE = env_str("AUDIT_HMAC_KEY_FILE", str(VAR_DIR / "audit-hmac.key"))
+AUDIT_HMAC_OLD_KEY_FILES = env_list("AUDIT_HMAC_OLD_KEY_FILES", [])
 # Days the audit trail stays in the database; older days are pruned after a verified export.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 # A scheduled exam never started this many hours after its start leaves the worklist (no-show).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,15 @@ def every_write_is_audited(request: pytest.FixtureRequest) -> Iterator[None]:
         assert not missing, "written without an audit record: " + "; ".join(
             f"{w.kind} {w.label} #{w.pk} at {w.where}" for w in missing
         )
+
+
+@pytest.fixture(autouse=True)
+def audit_archive(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test its own audit archive folder: the chain heads exported there
+    belong to that test's database rows, which roll back at its end."""
+    folder = tmp_path_factory.mktemp("audit-archive")
+    settings.AUDIT_ARCHIVE_DIR = str(folder)
+    return folder
 
 
 @pytest.fixture(autouse=True)

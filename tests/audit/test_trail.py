@@ -109,14 +109,15 @@ def test_an_edited_row_is_found_and_named(appointment: Appointment) -> None:
         call_command("audit_verify")
 
 
-def test_an_edit_that_recomputes_the_row_hash_still_breaks_the_chain(appointment: Appointment) -> None:
+@pytest.mark.audit_unchecked
+def test_an_edit_that_recomputes_the_row_hash_is_found_by_its_mac(appointment: Appointment) -> None:
     from audit.services import record_hash, record_row
 
     records = _sealed(appointment)
     victim = records[1]
     victim_row = record_row(victim)
     victim_row["summary"] = "nothing happened"
-    forged = record_hash(victim_row)
+    forged = record_hash(victim_row)  # even with the key's chain hash, the MAC of the content gives it away
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE audit_auditrecord SET summary = %s, hash = %s WHERE id = %s",
@@ -124,7 +125,8 @@ def test_an_edit_that_recomputes_the_row_hash_still_breaks_the_chain(appointment
         )
     result = audit_verify()
     assert not result.ok
-    assert result.first_broken_seq == (victim.seq or 0) + 1  # the next record no longer follows it
+    assert result.first_broken_seq == victim.seq
+    assert "MAC does not match" in result.detail
 
 
 @pytest.mark.audit_unchecked
