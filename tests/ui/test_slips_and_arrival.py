@@ -181,6 +181,7 @@ def test_the_tokens_page_shows_when_and_from_where_each_token_was_last_used(
         return row.group(1).strip()
 
     assert last_use_of(scheduler) == "never"
+    assert "<code>Authorization: Token &lt;key&gt;</code>" in admin.get("/settings/api-tokens/").content.decode()
     api = client_for(None)
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert api.get("/api/v1/patients/", REMOTE_ADDR="10.20.0.7").status_code == 200
