@@ -103,13 +103,13 @@ def test_a_station_is_served_while_silent_and_half_open_connections_come_and_go(
         stop.set()
         for thread in threads:
             thread.join()
-    # Starved, it would wait out the request timeout (5 s) or more. On pynetdicom's
-    # own path (MWL_ACCEL=false) every association thread polls its queues each
-    # millisecond, and under this flood of 17 threads in the same process its day
-    # list took up to 1.1 to 1.3 s (1 run in 4, before this change too); with the
-    # gateway's wake-ups it stays well under 1 s.
-    limit = 1.0 if gateway.accelerated else 2.0
-    assert slowest < limit, f"a registered station waited {slowest:.2f} s"
+    # Starved, it would wait out the request timeout (5 s) or more: that is what this
+    # checks, not speed (bench/ measures that). Under this flood of 17 threads in the
+    # same process, on 2 busy cores beside the other test worker, a day list took up
+    # to 1.1-1.3 s on pynetdicom's own path (MWL_ACCEL=false) and once 1.15 s with the
+    # gateway's wake-ups (CI, 2026-12-07); a limit under 1 s failed runs that served.
+    limit = 2.5
+    assert slowest < limit, f"a registered station waited {slowest:.2f} s (starved: 5 s or more)"
 
 
 def test_a_peer_that_closes_mid_request_frees_its_place_at_once(
