@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from io import StringIO
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
@@ -11,6 +13,7 @@ from accounts.roles import Role, user_roles
 from orders.models import Order, Procedure
 from patients.models import Patient
 from scheduling.models import Appointment, AppointmentStatus, Station
+from tests.conftest import DAR
 from worklist.models import WorklistItem
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +52,11 @@ def test_the_demo_never_double_books() -> None:
     for a, b in itertools.pairwise(active):
         if a.station_id == b.station_id:
             assert a.ends_at <= b.starts_at
+
+
+@pytest.mark.django_db
+def test_seeding_minutes_after_a_short_exam_started_makes_no_early_no_show() -> None:
+    """CI, Monday 07/12/2026 08:25:49: a 10-minute exam at 08:15 had ended, its
+    15-minute no-show grace had not, and seeding stopped with an ApplicationError."""
+    with time_machine.travel(dt.datetime(2026, 12, 7, 8, 25, 49, tzinfo=DAR), tick=False):
+        call_command("seed_demo", no_users=True)

@@ -8,6 +8,7 @@ import datetime as dt
 import random
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -269,7 +270,9 @@ class Command(BaseCommand):
         appointment_book(order=order, station=station, starts_at=start, override_reason="demo data")
         end = start + dt.timedelta(minutes=procedure.default_duration_minutes)
         if end <= now:  # the past: mostly done, some no-shows and cancellations
-            if outcome < 0.08:
+            # a no-show only once the grace after the start has passed (a short exam ends sooner)
+            no_show_from = start + dt.timedelta(minutes=settings.NO_SHOW_GRACE_MINUTES)
+            if outcome < 0.08 and no_show_from <= now:
                 exam_transition(order=order, to=ExamStatus.NO_SHOW, reason="Did not attend")
             elif outcome < 0.12:
                 exam_transition(order=order, to=ExamStatus.CANCELLED, reason="Cancelled by referring doctor")
