@@ -24,6 +24,7 @@ from dicom_gateway.encoding import ProfileSettings
 from dicom_gateway.find import FindOutcome, PreEncodedReply, Response, find_worklist, find_worklist_preencoded
 from dicom_gateway.matching import InvalidIdentifier
 from dicom_gateway.recorder import QueryRecorder
+from monitoring.metrics import CFIND, CFIND_EMPTY
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,16 @@ class FindHandler:
             f" comment={outcome.comment}" if outcome.comment else "",
         )
         connection.close()
+        label = calling if self.policy.lookup(calling) else "(other)"
+        if outcome.status == status.CANCELLED:
+            result = "cancelled"
+        elif outcome.status != status.SUCCESS:
+            result = "failed"
+        else:
+            result = "matched" if outcome.matches else "empty"
+            if not outcome.matches:
+                CFIND_EMPTY.labels(calling_ae=label).inc()
+        CFIND.labels(calling_ae=label, outcome=result).observe(elapsed / 1000)
         self.recorder.record(
             keys=keys,
             calling_ae_title=calling[:16],

@@ -20,9 +20,17 @@ from dicom_gateway import status
 from dicom_gateway.access import calling_ae_of, peer_of
 from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 from dicom_gateway.recorder import QueryRecorder
+from monitoring.metrics import MPPS
 from mwl_ris.lib.db import deadline
 
 logger = logging.getLogger(__name__)
+
+
+def _outcome(code: int) -> str:
+    """success; refused (the request was wrong: 0xA…, 0x01…, 0x0106…); failed (ours: 0x0110, 0xC…)."""
+    if code == status.SUCCESS:
+        return "success"
+    return "failed" if code in (status.PROCESSING_FAILURE,) or code >= 0xC000 else "refused"
 
 
 class MppsHandler:
@@ -72,6 +80,7 @@ class MppsHandler:
             )
         finally:
             connection.close()
+        MPPS.labels(operation=operation, outcome=_outcome(answer.status)).inc()
         logger.info(
             "MPPS %s peer=%s calling_ae=%s status=0x%04X%s",
             operation,

@@ -32,6 +32,7 @@ from audit.models import AuditRecord, Interface
 from audit.services import audit_records_bulk
 from dicom_gateway import journal
 from dicom_gateway.models import AssociationOutcome, AssociationRecord, CapturedQuery, RecorderJournal
+from monitoring.metrics import ASSOCIATIONS, association_reason
 from mwl_ris.lib.cache import LruCache
 from mwl_ris.lib.db import deadline
 
@@ -90,6 +91,7 @@ class QueryRecorder:
         self._append("query", row)
 
     def record_association(self, **row: Any) -> None:
+        ASSOCIATIONS.labels(outcome=row["outcome"], reason=association_reason(row.get("reason", ""))).inc()
         self._append("association", row)
 
     def record_audit(self, **row: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -16,7 +16,13 @@ from pydicom.dataset import Dataset
 from dicom_gateway.encoding import ProfileSettings, format_person_name
 from dicom_gateway.find import worklist_queryset
 from dicom_gateway.matching import InvalidIdentifier, parse_identifier
-from dicom_gateway.models import CapturedQuery, Charset
+from dicom_gateway.models import (
+    AssociationOutcome,
+    AssociationRecord,
+    CapturedQuery,
+    Charset,
+    PerformedProcedureStep,
+)
 from orders.models import Order
 from scheduling.models import Station
 from worklist.models import SERVED_STATUSES, WorklistItem
@@ -223,3 +229,74 @@ def worklist_explain(
         )
     served = all(c.ok for c in checks)
     return Explanation(served, source, checks)
+
+
+# --- which scanners use the worklist ---------------------------------------------------------
+
+EMPTY_STREAK = 3  # this many latest queries, all answered with no match: "queries return nothing"
+
+
+@dataclass(frozen=True)
+class StationUsage:
+    """What the gateway last heard from a station's AE title."""
+
+    ae_title: str
+    last_association: Any  # datetime | None (accepted associations)
+    last_query: Any  # datetime | None
+    last_query_matches: int | None
+    last_mpps: Any  # datetime | None
+    recent_queries: int  # captured (at most MWL_CAPTURE_PER_AE)
+    recent_empty: int  # of which answered with no match
+
+    @property
+    def never_queried(self) -> bool:
+        return self.last_query is None
+
+    @property
+    def queries_return_nothing(self) -> bool:
+        return self.recent_queries >= EMPTY_STREAK and self.recent_empty == self.recent_queries
+
+    @property
+    def warning(self) -> str:
+        if self.never_queried:
+            return _("Never queried the worklist: is the scanner set up with this AE title and the RIS's address?")
+        if self.queries_return_nothing:
+            return _("Its last %(count)d queries returned nothing: compare the scanner's query with the explainer.") % {
+                "count": self.recent_queries
+            }
+        return ""
+
+
+def station_usage(stations: list[Station]) -> dict[str, StationUsage]:
+    """Per AE title: the last accepted association, the last C-FIND (with its match count)
+    and the last MPPS. A few indexed queries per station: for the stations page and ris_check."""
+    titles = [s.ae_title for s in stations]
+    associations = dict(
+        AssociationRecord.objects.filter(calling_ae_title__in=titles, outcome=AssociationOutcome.ACCEPTED)
+        .values("calling_ae_title")
+        .annotate(last=Max("at"))
+        .values_list("calling_ae_title", "last")
+    )
+    mpps = dict(
+        PerformedProcedureStep.objects.filter(calling_ae_title__in=titles)
+        .values("calling_ae_title")
+        .annotate(last=Max("updated_at"))
+        .values_list("calling_ae_title", "last")
+    )
+    usage = {}
+    for title in titles:
+        queries = list(
+            CapturedQuery.objects.filter(calling_ae_title=title)
+            .order_by("-received_at", "-pk")
+            .values_list("received_at", "matches", "status")[: settings.MWL_CAPTURE_PER_AE]
+        )
+        usage[title] = StationUsage(
+            ae_title=title,
+            last_association=associations.get(title),
+            last_query=queries[0][0] if queries else None,
+            last_query_matches=queries[0][1] if queries else None,
+            last_mpps=mpps.get(title),
+            recent_queries=len(queries),
+            recent_empty=sum(1 for _at, matches, code in queries if matches == 0 and code == 0),
+        )
+    return usage

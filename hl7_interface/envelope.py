@@ -38,7 +38,14 @@ CHARSETS = {
 
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 ADT_EVENTS = frozenset({"A01", "A04", "A05", "A08", "A31", "A40"})
-SUPPORTED_TYPES = {"ADT": ADT_EVENTS, "ORM": frozenset({"O01"}), "OMI": frozenset({"O23"})}
+# NMQ^N01 (network management query): a connectivity test (ris_check sends one); stored, answered AA,
+# applied to nothing.
+SUPPORTED_TYPES = {
+    "ADT": ADT_EVENTS,
+    "ORM": frozenset({"O01"}),
+    "OMI": frozenset({"O23"}),
+    "NMQ": frozenset({"N01"}),
+}
 
 
 @dataclass(frozen=True)

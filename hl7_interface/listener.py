@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -20,6 +21,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 
 from hl7_interface.framing import CR, EB, SB, Frame, read_frames
 from hl7_interface.inbox import message_receive, message_reject
+from monitoring.metrics import HL7_ACK, HL7_MESSAGES, message_type_label
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,23 @@ def handle_frame(frame: Frame, peer: str) -> bytes | None:
             return None
     finally:
         close_old_connections()
+
+
+_MSA_CODE = re.compile(rb"(?:^|\r)MSA\|(\w{2})")
+
+
+def count_message(raw: bytes, ack: bytes | None, seconds: float) -> None:
+    """/metrics: the message by its type (MSH-9) and the ACK code sent, and the time to the ACK."""
+    message_type = ""
+    if raw[:3] == b"MSH" and len(raw) > 3:
+        fields = raw.split(b"\r", 1)[0].split(raw[3:4])
+        message_type = fields[8].decode("ascii", "replace") if len(fields) > 8 else ""
+    code = _MSA_CODE.search(ack) if ack else None
+    HL7_MESSAGES.labels(
+        message_type=message_type_label(message_type), ack_code=code.group(1).decode() if code else "none"
+    ).inc()
+    if ack is not None:
+        HL7_ACK.observe(seconds)
 
 
 class Listener:
@@ -145,7 +164,9 @@ class Listener:
             async for frame in read_frames(
                 reader, max_bytes=self.max_bytes, frame_timeout=self.frame_timeout, idle_timeout=self.idle_timeout
             ):
+                received = time.perf_counter()
                 ack = await loop.run_in_executor(self.executor, handle_frame, frame, peer)
+                count_message(frame.data, ack, time.perf_counter() - received)
                 messages += 1
                 if frame.closed:
                     break

@@ -257,7 +257,12 @@ def _order_apply(patient: Patient | None, data: OrderData) -> Outcome:
 # --- applying one message ------------------------------------------------------------
 
 
+CONNECTIVITY_TEST_NOTE = "connectivity test (NMQ^N01): nothing applied"
+
+
 def message_apply(*, envelope: Envelope, message: Any) -> Outcome:
+    if envelope.message_code == "NMQ":
+        return Outcome(note=CONNECTIVITY_TEST_NOTE)
     segs = extraction.segments(message, envelope)
     pid = next((s for s in segs if s.name == "PID"), None)
     if envelope.message_code == "ADT":

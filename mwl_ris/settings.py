@@ -44,7 +44,8 @@ HTTPS = env_bool("DJANGO_HTTPS", False)
 if env_bool("DJANGO_BEHIND_TLS_PROXY", HTTPS):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", HTTPS)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the probes of compose, systemd and monitoring speak plain HTTP inside
+# the probes of compose, systemd and monitoring speak plain HTTP inside
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
@@ -96,10 +97,13 @@ INSTALLED_APPS = [
     "hl7_interface",
     "audit",
     "reminders",
+    "monitoring",
+    "operations",
     "ui",
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.RequestTimingMiddleware",  # first: times everything below it
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -456,17 +460,52 @@ CELERY_BEAT_SCHEDULE = {
         "dicom_gateway.tasks.mpps_stale_task", float(env_int("WORKLIST_EXPIRY_SECONDS", 300, minimum=10))
     ),
     "reminders": _every("reminders.tasks.reminders_send_task", float(env_int("REMINDER_SECONDS", 900, minimum=60))),
+    "monitoring-prune": _every("monitoring.tasks.monitoring_prune_task", 3600.0),
 }
 
+# --- Monitoring and operations (docs/operations.md) --------------------------------
+# /metrics of the web app: with METRICS_TOKEN, for "Authorization: Bearer <token>" only; without it, for
+# requests from this host only (behind nginx, deploy/nginx/mwl-ris.conf refuses /metrics from outside).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# The gateway's and the HL7 listener's /metrics, each on its own port (0: off), on METRICS_BIND.
+METRICS_BIND = env_str("METRICS_BIND", "127.0.0.1")
+MWL_METRICS_PORT = env_int("MWL_METRICS_PORT", 0, minimum=0, maximum=65535)
+HL7_METRICS_PORT = env_int("HL7_METRICS_PORT", 0, minimum=0, maximum=65535)
+# Services' heartbeats (monitoring.heartbeat): the SLA page's availability is measured from them.
+HEARTBEAT_SECONDS = float(env_int("HEARTBEAT_SECONDS", 30, minimum=1))
+MONITORING_RETENTION_DAYS = env_int("MONITORING_RETENTION_DAYS", 90, minimum=31)
+# Where ris_check and /readyz find the gateway and the HL7 listener (another host in compose).
+_ANY_ADDRESS = ("0.0.0.0", "::")  # noqa: S104 - compared with, not bound to
+MWL_CHECK_HOST = env_str("MWL_CHECK_HOST", "127.0.0.1" if MWL_BIND in _ANY_ADDRESS else MWL_BIND)
+HL7_CHECK_HOST = env_str("HL7_CHECK_HOST", "127.0.0.1" if HL7_BIND in _ANY_ADDRESS else HL7_BIND)
+# scripts/backup writes here; ris_check wants a backup younger than BACKUP_MAX_AGE_HOURS.
+BACKUP_DIR = env_str("BACKUP_DIR", str(VAR_DIR / "backups"))
+BACKUP_MAX_AGE_HOURS = env_int("BACKUP_MAX_AGE_HOURS", 26, minimum=1)
+BACKUP_KEEP_DAYS = env_int("BACKUP_KEEP_DAYS", 14, minimum=1)  # older backup folders are removed
+# ris_check: the least free space for the audit archive and the database, and the greatest clock skew.
+CHECK_MIN_FREE_MB = env_int("CHECK_MIN_FREE_MB", 1024, minimum=0)
+CHECK_MAX_CLOCK_SKEW_SECONDS = env_int("CHECK_MAX_CLOCK_SKEW_SECONDS", 5, minimum=1)
+
+# LOG_FORMAT=json: one JSON object per line (python-json-logger), for a log collector.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(process)d %(threadName)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
     "filters": {"refusal_without_traceback": {"()": "mwl_ris.lib.logfilters.RefusalWithoutTraceback"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["refusal_without_traceback"],
         }
     },

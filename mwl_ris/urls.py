@@ -27,6 +27,7 @@ from api.orders import OrderViewSet, ProcedureViewSet
 from api.patients import PatientViewSet
 from api.scheduling import AppointmentViewSet, StationViewSet
 from api.worklist import WorklistItemViewSet
+from operations import views as operations_views
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -60,6 +61,8 @@ urlpatterns = [
     path("", include("ui.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", healthz, name="healthz"),
+    path("readyz", operations_views.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/worklist-explain/", WorklistExplainApi.as_view(), name="worklist-explain"),

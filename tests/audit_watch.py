@@ -45,6 +45,9 @@ EXEMPT: dict[str, str] = {
     "hl7_interface.OutboundMessage": "queued by an audited status change; each delivery attempt is audited",
     "reminders.Reminder": "the claim row of a reminder; the sending is audited",
     "accounts.ApiTokenUse": "a token's last use, for the API tokens page; what its user changes is audited",
+    "monitoring.ServiceHeartbeat": "a service process saying it runs; no patient data, nobody's action",
+    "monitoring.JobRun": "a Celery job's run counts; what the job changes is audited",
+    "monitoring.UpdateTiming": "how long an update took; the update itself is audited",
 }
 # (authtoken.Token is audited under its user's ID: the key never goes in the trail.)
 EXTRA_WATCHED = ("auth.User", "auth.Group")

@@ -20,6 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from dicom_gateway.server import Gateway
+from monitoring.heartbeat import Heartbeat
+from monitoring.metrics import mark_process_dead, multiprocess_dir, serve_metrics
 from mwl_ris.lib import tls
 from mwl_ris.lib.db import set_statement_timeout
 
@@ -44,8 +46,17 @@ def gateway_tls_context() -> ssl.SSLContext | None:
         raise CommandError(f"MWL TLS: {exc}") from exc
 
 
-def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool, tls_context: ssl.SSLContext | None) -> None:
-    """Run one gateway until SIGTERM/SIGINT, then shut down cleanly."""
+def serve(
+    *,
+    ae_title: str,
+    bind: str,
+    port: int,
+    reuse_port: bool,
+    tls_context: ssl.SSLContext | None,
+    metrics: bool = True,
+) -> None:
+    """Run one gateway until SIGTERM/SIGINT, then shut down cleanly (``metrics``: serve
+    /metrics on MWL_METRICS_PORT too; a supervised worker leaves that to its supervisor)."""
     gateway = Gateway(
         ae_title=ae_title,
         allow_any=settings.MWL_ALLOW_ANY_CALLING_AE,
@@ -76,6 +87,10 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool, tls_context:
         settings.TIME_ZONE,
         connections["default"].vendor,
     )
+    if metrics:
+        serve_metrics(settings.MWL_METRICS_PORT, settings.METRICS_BIND, service="mwl_gateway")
+    ports = [str(gateway.port) if gateway.server else "", f"tls {gateway.tls_port}" if gateway.tls_server else ""]
+    heartbeat = Heartbeat("mwl_gateway", f"{ae_title} {bind} {' '.join(p for p in ports if p)}").start()
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:
@@ -86,6 +101,7 @@ def serve(*, ae_title: str, bind: str, port: int, reuse_port: bool, tls_context:
     signal.signal(signal.SIGINT, request_stop)
     stop.wait()
     gateway.stop()
+    heartbeat.stop()
     logger.info("mwl_gateway stopped pid=%d", os.getpid())
 
 
@@ -118,6 +134,11 @@ class Command(BaseCommand):
         if workers == 1:
             serve(**common, reuse_port=False)
             return
+        if settings.MWL_METRICS_PORT and not multiprocess_dir():
+            raise CommandError(
+                "MWL_METRICS_PORT with more than one worker needs PROMETHEUS_MULTIPROC_DIR: an empty folder "
+                "where the workers count (docs/operations.md, Metrics)"
+            )
         supervise(workers, common)
 
 
@@ -128,7 +149,7 @@ MAX_QUICK_FAILURES = 3  # in a row: then the gateway cannot serve, and says so
 def _worker(common: dict[str, Any]) -> int:
     """A forked worker: serve until SIGTERM. Returns the exit status (never raises)."""
     try:
-        serve(**common, reuse_port=True)
+        serve(**common, reuse_port=True, metrics=False)
         return 0
     except BaseException:
         logger.exception("mwl_gateway worker pid=%d failed", os.getpid())
@@ -165,6 +186,8 @@ def supervise(workers: int, common: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, forward)
     for _ in range(workers):
         spawn()
+    # the workers count in PROMETHEUS_MULTIPROC_DIR; this process adds them up when scraped
+    serve_metrics(settings.MWL_METRICS_PORT, settings.METRICS_BIND, service="mwl_gateway")
     quick_failures = 0
     while children:
         pid, wait_status = os.wait()  # returns when a worker ends (also after forward())
@@ -172,6 +195,7 @@ def supervise(workers: int, common: dict[str, Any]) -> None:
         if started is None:
             continue
         code = os.waitstatus_to_exitcode(wait_status)
+        mark_process_dead(pid)
         if stop.is_set():
             continue
         logger.error("mwl_gateway worker pid=%d ended unexpectedly (exit status %d); restarting it", pid, code)

@@ -14,6 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from hl7_interface.listener import Listener
+from monitoring.heartbeat import Heartbeat
+from monitoring.metrics import serve_metrics
 from mwl_ris.lib import tls
 from mwl_ris.lib.db import set_statement_timeout
 
@@ -81,6 +83,9 @@ class Command(BaseCommand):
             settings.TIME_ZONE,
             connections["default"].vendor,
         )
+        serve_metrics(settings.HL7_METRICS_PORT, settings.METRICS_BIND, service="hl7_listener")
+        ports = [f"{listener.port}" if listener.port else "", f"tls {listener.tls_port}" if listener.tls_port else ""]
+        heartbeat = Heartbeat("hl7_listener", f"{bind} {' '.join(p for p in ports if p)}").start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,4 +93,5 @@ class Command(BaseCommand):
         await stop.wait()
         logger.info("hl7_listener stopping pid=%d", os.getpid())
         await listener.stop()
+        await asyncio.get_running_loop().run_in_executor(None, heartbeat.stop)
         logger.info("hl7_listener stopped pid=%d", os.getpid())
