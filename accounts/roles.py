@@ -36,6 +36,7 @@ class Action(StrEnum):
     VIEW_AUDIT = "view_audit"  # search and export the audit trail
     MANAGE_FACILITY = "manage_facility"  # the facility's name, address, phone and logo on the slips
     MANAGE_API_TOKENS = "manage_api_tokens"  # issue and revoke the REST API's tokens (HIS, scripts)
+    VIEW_OPERATIONS = "view_operations"  # the set-up check and the SLA pages
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {

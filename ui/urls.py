@@ -1,6 +1,19 @@
 from django.urls import path
 
-from ui.views import audit, booking, dashboard, daylist, facility, home, mpps, orders, patients, stations, tokens
+from ui.views import (
+    audit,
+    booking,
+    dashboard,
+    daylist,
+    facility,
+    home,
+    mpps,
+    operations,
+    orders,
+    patients,
+    stations,
+    tokens,
+)
 
 app_name = "ui"
 
@@ -34,6 +47,8 @@ urlpatterns = [
     path("daylist/", daylist.daylist, name="daylist"),
     path("daylist/rows/", daylist.daylist_rows, name="daylist-rows"),
     path("daylist/arrive/", daylist.daylist_arrive, name="daylist-arrive"),
+    path("operations/check/", operations.setup_check, name="setup-check"),
+    path("operations/sla/", operations.sla, name="sla"),
     path("stations/", stations.stations, name="stations"),
     path("stations/<int:pk>/", stations.station_detail, name="station-detail"),
     path("stations/<int:pk>/worklist/", daylist.station_worklist, name="station-worklist"),

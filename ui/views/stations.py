@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
+from dicom_gateway.selectors import station_usage
 from mwl_ris.lib.errors import ApplicationError
 from scheduling.models import Closure, Station
 from scheduling.selectors import closure_affected_appointments, station_list
@@ -23,8 +24,10 @@ def stations(request: HttpRequest) -> HttpResponse:
     rows = []
     now = timezone.now()
     closures = Closure.objects.filter(ends_at__gt=now).order_by("starts_at")
-    for station in station_list(active_only=False):
-        rows.append((station, [c for c in closures if c.station_id == station.pk]))
+    listed = list(station_list(active_only=False))
+    usage = station_usage(listed)
+    for station in listed:
+        rows.append((station, [c for c in closures if c.station_id == station.pk], usage[station.ae_title]))
     return render(request, "ui/stations/list.html", {"rows": rows})
 
 
