@@ -5,6 +5,7 @@ associate at once are admission.py's."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -20,13 +21,24 @@ from mwl_ris.lib.db import deadline
 
 logger = logging.getLogger(__name__)
 # An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
-NO_STATION = "-NO-STATIONS-"
 
 
 def peer_of(event: Event) -> str:
     """The requestor's address:port, as logs and records name it."""
     requestor = event.assoc.requestor
     return f"{requestor.address}:{requestor.port}"
+
+
+def is_health_probe(event: Event) -> bool:
+    """The health probe's AE title (MWL_HEALTH_AE_TITLE); server.py lets it in from loopback, for C-ECHO only."""
+    return calling_ae_of(event) == settings.MWL_HEALTH_AE_TITLE
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def calling_ae_of(event: Event) -> str:
@@ -102,7 +114,8 @@ class AccessPolicy:
     def allowed_calling_aets(self) -> list[str]:
         if self.allow_any:
             return []
-        return list(self.callers()) or [NO_STATION]
+        # the health probe's AE title (ris_probe, compose's health check): C-ECHO from this host only (server.py)
+        return [*self.callers(), settings.MWL_HEALTH_AE_TITLE]
 
 
 class GatewayAE(AE):

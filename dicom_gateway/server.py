@@ -29,7 +29,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicom_gateway import accel, status
 from dicom_gateway.acceptor import NoDelayServer, PrefixedSSLSocket
-from dicom_gateway.access import AccessPolicy, GatewayAE, calling_ae_of, peer_of
+from dicom_gateway.access import AccessPolicy, GatewayAE, calling_ae_of, is_health_probe, is_loopback, peer_of
 from dicom_gateway.admission import Admission, Limits
 from dicom_gateway.find_handler import FindHandler
 from dicom_gateway.keys import MPPS_SOP_CLASS, MWL_FIND_SOP_CLASS, VERIFICATION_SOP_CLASS
@@ -178,6 +178,19 @@ class Gateway:
         """A complete A-ASSOCIATE-RQ: refused (permanent) from a station that
         must use TLS on the plain port; refused (transient, local limit
         exceeded) when the gateway or this address has its share of associations."""
+        if is_health_probe(event):
+            primitive = event.assoc.requestor.primitive
+            asked = {c.abstract_syntax for c in (primitive.presentation_context_definition_list if primitive else [])}
+            why = ""
+            if not is_loopback(event.assoc.requestor.address):
+                why = "the health probe's AE title from another host"
+            elif asked - {VERIFICATION_SOP_CLASS}:
+                why = "the health probe may only C-ECHO"
+            if why:
+                self._rejected(event, why)
+                event.assoc.acse.send_reject(0x01, 0x01, 0x03)  # rejected-permanent, calling AE title not recognised
+                event.assoc.kill()
+            return
         caller = self.policy.lookup(calling_ae_of(event))
         transport = event.assoc.dul.socket
         on_tls = transport is not None and isinstance(transport.socket, ssl.SSLSocket)
@@ -198,6 +211,8 @@ class Gateway:
 
     def handle_accepted(self, event: Event) -> None:
         calling = calling_ae_of(event)
+        if is_health_probe(event):
+            return  # the probe every 30 s (C-ECHO only, from this host: handle_requested): not recorded
         caller = self.policy.lookup(calling)
         if self.policy.check_ip and caller and caller.ip and caller.ip != event.assoc.requestor.address:
             logger.warning(
@@ -239,5 +254,6 @@ class Gateway:
         )
 
     def handle_echo(self, event: Event) -> int:
-        logger.info("C-ECHO peer=%s calling_ae=%s", peer_of(event), calling_ae_of(event))
+        if not is_health_probe(event):
+            logger.info("C-ECHO peer=%s calling_ae=%s", peer_of(event), calling_ae_of(event))
         return status.SUCCESS

@@ -305,6 +305,9 @@ if MWL_TLS_ONLY and not MWL_TLS_PORT:
     raise ImproperlyConfigured("MWL_TLS_ONLY=true needs MWL_TLS_PORT")
 # Accept associations from calling AE titles that are not a registered station (not recommended).
 MWL_ALLOW_ANY_CALLING_AE = env_bool("MWL_ALLOW_ANY_CALLING_AE", False)
+# The health probe's calling AE title (manage.py ris_probe dicom, compose's health check): let in from this
+# host only, for C-ECHO only, and neither recorded nor logged.
+MWL_HEALTH_AE_TITLE = env_str("MWL_HEALTH_AE_TITLE", "RIS_HEALTH")
 # Abort associations whose calling AE comes from another IP than its station's registered one.
 MWL_CHECK_CALLING_IP = env_bool("MWL_CHECK_CALLING_IP", False)
 # How many recent queries per calling AE are kept for "why isn't my patient on the scanner?".
