@@ -180,11 +180,11 @@ class Gateway:
         exceeded) when the gateway or this address has its share of associations."""
         if is_health_probe(event):
             primitive = event.assoc.requestor.primitive
-            asked = {c.abstract_syntax for c in (primitive.presentation_context_definition_list if primitive else [])}
+            asked = {str(c.abstract_syntax) for c in (primitive.presentation_context_definition_list if primitive else [])}
             why = ""
             if not is_loopback(event.assoc.requestor.address):
                 why = "the health probe's AE title from another host"
-            elif asked - {VERIFICATION_SOP_CLASS}:
+            elif asked - {str(VERIFICATION_SOP_CLASS)}:
                 why = "the health probe may only C-ECHO"
             if why:
                 self._rejected(event, why)

@@ -40,8 +40,8 @@ def test_the_sla_measures_what_was_recorded(client: Client, admin_user: Any) -> 
     for ms in range(1, 101):  # 100 answers, 1..100 ms, within the day
         cfind(float(ms))
     cfind(6000.0, hours_ago=24 * 10)  # ten days ago: in the 30 days only
-    for ms in (100.0, 4000.0):
-        cfind(ms, status=0xA700)
+    for error_ms in (100.0, 4000.0):
+        cfind(error_ms, status=0xA700)
     for seconds in (0.1, 0.2, 3.0):
         message = InboundMessage.objects.create(raw=b"x", status=InboundStatus.PROCESSED, ack_code="AA")
         InboundMessage.objects.filter(pk=message.pk).update(
