@@ -128,3 +128,22 @@ def test_scripts_start_runs_the_whole_system_on_sqlite_with_demo_data(quick_star
         assert ack_code(sender.send(adt("A04", "QS0001"))) == "AA"
     finally:
         sender.close()
+
+    # and the set-up check passes on it, as README command 1 leaves it (demo data, a first backup)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env |= {"MWL_VAR_DIR": str(quick_start.var), "MWL_PORT": str(quick_start.dicom), "HL7_PORT": str(quick_start.hl7)}
+    check = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), "manage.py", "ris_check", "--worker-wait", "60"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "checks passed" in check.stdout
