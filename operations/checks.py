@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.models import Verification
 from dicom_gateway.selectors import station_usage
@@ -45,6 +46,28 @@ class Result:
     @property
     def passed(self) -> bool:
         return self.status != FAIL
+
+    @property
+    def label(self) -> str:
+        """The check's name in the active language (the command and its JSON keep ``name``)."""
+        return str(LABELS.get(self.name, self.name))
+
+
+LABELS = {
+    "database": gettext_lazy("database"),
+    "broker": gettext_lazy("broker"),
+    "celery worker": gettext_lazy("Celery worker"),
+    "celery beat": gettext_lazy("Celery beat"),
+    "time": gettext_lazy("time"),
+    "gateway": gettext_lazy("DICOM gateway"),
+    "hl7 listener": gettext_lazy("HL7 listener"),
+    "stations": gettext_lazy("stations"),
+    "station use": gettext_lazy("station use"),
+    "tls": gettext_lazy("TLS certificates"),
+    "disk": gettext_lazy("disk space"),
+    "backup": gettext_lazy("backup"),
+    "audit": gettext_lazy("audit trail"),
+}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from audit.models import AuditRecord
 from hl7_interface.models import DeliveryState, InboundMessage, InboundStatus, OutboundMessage
+from monitoring.jobs import BEAT
 from monitoring.models import JobRun, ServiceHeartbeat
 
 
@@ -48,13 +49,19 @@ class DatabaseCollector(Collector):
         last = GaugeMetricFamily(
             "ris_celery_job_last_success_timestamp_seconds", "When each Celery job last succeeded", labels=["job"]
         )
+        beat = GaugeMetricFamily("ris_celery_beat_started_timestamp_seconds", "When Celery beat last started")
         for job in JobRun.objects.all():
+            if job.task == BEAT:
+                if job.last_started:
+                    beat.add_metric([], job.last_started.timestamp())
+                continue
             runs.add_metric([job.task, "success"], job.succeeded)
             runs.add_metric([job.task, "failure"], job.failed)
             if job.last_succeeded:
                 last.add_metric([job.task], job.last_succeeded.timestamp())
         yield runs
         yield last
+        yield beat
         lag = GaugeMetricFamily("ris_audit_seal_lag_seconds", "Age of the oldest audit record not yet sealed (0: none)")
         oldest = AuditRecord.objects.filter(seq__isnull=True).order_by("id").values_list("at", flat=True).first()
         lag.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
