@@ -180,7 +180,9 @@ class Gateway:
         exceeded) when the gateway or this address has its share of associations."""
         if is_health_probe(event):
             primitive = event.assoc.requestor.primitive
-            asked = {str(c.abstract_syntax) for c in (primitive.presentation_context_definition_list if primitive else [])}
+            asked = {
+                str(c.abstract_syntax) for c in (primitive.presentation_context_definition_list if primitive else [])
+            }
             why = ""
             if not is_loopback(event.assoc.requestor.address):
                 why = "the health probe's AE title from another host"
