@@ -70,7 +70,13 @@ def main() -> None:
                 batch = []
         AuditRecord.objects.bulk_create(batch)
         UpdateTiming.objects.bulk_create(
-            UpdateTiming(at=now - dt.timedelta(seconds=rng.uniform(0, 30 * 86400)), view="ui:book", method="POST", status=302, ms=rng.uniform(50, 400))
+            UpdateTiming(
+                at=now - dt.timedelta(seconds=rng.uniform(0, 30 * 86400)),
+                view="ui:book",
+                method="POST",
+                status=302,
+                ms=rng.uniform(50, 400),
+            )
             for _ in range(10_000)
         )
         sla = timed(lambda: sla_report(use_cache=False), args.repeat)
@@ -83,7 +89,9 @@ def main() -> None:
             CFIND_EMPTY.labels(calling_ae="CT1").inc()
         per_query_us = (time.perf_counter() - started) / n * 1e6
         print(f"{'measure':<34}{'median':>12}{'max':>12}")
-        print(f"{'sla 24 h + 30 d (' + str(args.cfinds) + ' C-FINDs)':<34}{statistics.median(sla):>10.3f} s{max(sla):>10.3f} s")
+        print(
+            f"{'sla 24 h + 30 d (' + str(args.cfinds) + ' C-FINDs)':<34}{statistics.median(sla):>10.3f} s{max(sla):>10.3f} s"
+        )
         print(f"{'/metrics scrape':<34}{statistics.median(scrape) * 1000:>9.1f} ms{max(scrape) * 1000:>9.1f} ms")
         print(f"{'C-FIND metrics per query':<34}{per_query_us:>9.2f} µs")
     finally:

@@ -20,7 +20,6 @@ from dicom_gateway.encoding import ProfileSettings
 from mwl_ris.lib.db import deadline
 
 logger = logging.getLogger(__name__)
-# An impossible AE title: pynetdicom treats an empty allow-list as "anyone".
 
 
 def peer_of(event: Event) -> str:

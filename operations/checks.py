@@ -482,6 +482,8 @@ def check_stations(options: Options) -> Iterator[Result]:
         seen[key] = station.name
         if key == settings.MWL_AE_TITLE.upper():
             problems.append(_("%(name)s has the gateway's own AE title") % {"name": station.name})
+        if key == settings.MWL_HEALTH_AE_TITLE.upper():
+            problems.append(_("%(name)s has the health probe's AE title (C-ECHO only)") % {"name": station.name})
         if settings.MWL_CHECK_CALLING_IP and not station.ip_address:
             problems.append(_("%(name)s has no IP address, and the IP check is on") % {"name": station.name})
         hours = list(station.opening_hours.all())

@@ -232,6 +232,7 @@ def test_inconsistent_stations_fail_each_named(settings: Any) -> None:
     station("CT1", name="CT one")
     Station.objects.create(name="CT two", modality="CT", ae_title="ct1")  # differs only in case
     Station.objects.create(name="Impostor", modality="CT", ae_title="RIS_MWL")
+    Station.objects.create(name="Prober", modality="CT", ae_title="RIS_HEALTH")
     late = station("US1", name="Ultrasound", modality="US")
     OpeningHours.objects.create(station=late, weekday=0, opens=dt.time(17), closes=dt.time(8))
     settings.MWL_CHECK_CALLING_IP = True
@@ -240,6 +241,7 @@ def test_inconsistent_stations_fail_each_named(settings: Any) -> None:
     for problem in (
         "CT one and CT two share the AE title ct1",
         "Impostor has the gateway's own AE title",
+        "Prober has the health probe's AE title (C-ECHO only)",
         "Ultrasound has no IP address, and the IP check is on",
         "Ultrasound has opening hours that close before they open",
     ):
