@@ -20,15 +20,16 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import drop_database, fresh_database  # noqa: E402
+from benchlib import drop_database, fresh_database
 
 NAME = "mwl_ris_bench_ops"
 
 
-def timed(fn, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -89,9 +90,8 @@ def main() -> None:
             CFIND_EMPTY.labels(calling_ae="CT1").inc()
         per_query_us = (time.perf_counter() - started) / n * 1e6
         print(f"{'measure':<34}{'median':>12}{'max':>12}")
-        print(
-            f"{'sla 24 h + 30 d (' + str(args.cfinds) + ' C-FINDs)':<34}{statistics.median(sla):>10.3f} s{max(sla):>10.3f} s"
-        )
+        label = f"sla 24 h + 30 d ({args.cfinds} C-FINDs)"
+        print(f"{label:<34}{statistics.median(sla):>10.3f} s{max(sla):>10.3f} s")
         print(f"{'/metrics scrape':<34}{statistics.median(scrape) * 1000:>9.1f} ms{max(scrape) * 1000:>9.1f} ms")
         print(f"{'C-FIND metrics per query':<34}{per_query_us:>9.2f} µs")
     finally:
