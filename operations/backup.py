@@ -178,8 +178,14 @@ def restore_files(folder: Path, *, database_url: str, archive_dir: Path) -> dict
     archive_dir.mkdir(parents=True, exist_ok=True)
     with tarfile.open(folder / ARCHIVE, "r:gz") as tar:
         for member in tar.getmembers():
-            if not (member.isfile() or member.isdir()) or not member.name.startswith("audit"):
+            # only our own files and folders, inside the archive folder (tarfile's "data" filter does this
+            # too, where the Python has it: Debian 12's 3.11.2 predates it)
+            parts = Path(member.name).parts
+            if not (member.isfile() or member.isdir()) or not parts or parts[0] != "audit" or ".." in parts:
                 raise BackupError(f"unexpected entry in the archive: {member.name}")
-            member.name = member.name.removeprefix("audit").lstrip("/") or "."
-            tar.extract(member, archive_dir, filter="data")
+            member.name = str(Path(*parts[1:])) if len(parts) > 1 else "."
+            if hasattr(tarfile, "data_filter"):
+                tar.extract(member, archive_dir, filter="data")
+            else:
+                tar.extract(member, archive_dir)
     return manifest

@@ -5,6 +5,7 @@ quick start's SQLite backup too; a damaged backup is refused; old backups are pr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -122,3 +123,24 @@ def test_the_quick_starts_sqlite_backup_restores(tmp_path: Path) -> None:
     assert "row counts match the backup" in out
     assert "User 1" in out
     assert "audit chain OK" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_archive_that_reaches_outside_its_folder_is_refused(new_database: str, tmp_path: Path) -> None:
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    backup = backup_create(backup_dir=tmp_path / "backups")
+    archive = backup.path / "audit-archive.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        evil = tarfile.TarInfo("audit/../../evil.txt")
+        evil.size = 4
+        tar.addfile(evil, io.BytesIO(b"evil"))
+    manifest = json.loads((backup.path / "manifest.json").read_text())
+    manifest["sha256"]["audit-archive.tar.gz"] = hashlib.sha256(archive.read_bytes()).hexdigest()
+    (backup.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CommandError, match=re.escape("unexpected entry in the archive: audit/../../evil.txt")):
+        call_command("ris_restore", str(backup.path), database_url=new_database, archive_dir=tmp_path / "restored")
+    assert not (tmp_path / "evil.txt").exists()
