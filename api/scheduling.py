@@ -55,6 +55,7 @@ class StationSerializer(serializers.ModelSerializer[Station]):
             "active",
             "capacity",
             "dicom_profile",
+            "site",
             "opening_hours",
         ]
         validators: list[Any] = []

@@ -98,14 +98,19 @@ class AccessPolicy:
 
     @staticmethod
     def _load() -> dict[str, Caller]:
+        from facility.models import Site
         from scheduling.models import Station
 
-        return {
+        callers = {
             s.ae_title.strip(): Caller(
                 s.ae_title.strip(), s.ip_address, ProfileSettings.from_profile(s.dicom_profile), s.tls_required
             )
             for s in Station.objects.filter(active=True).select_related("dicom_profile")
         }
+        # edge nodes forwarding their modalities' MPPS (docs/edge.md); a station of the same title wins
+        for ae_title in Site.objects.filter(active=True, edge_ae_title__gt="").values_list("edge_ae_title", flat=True):
+            callers.setdefault(ae_title.strip(), Caller(ae_title.strip(), None, ProfileSettings()))
+        return callers
 
     def lookup(self, ae_title: str) -> Caller | None:
         return self.callers().get(ae_title.strip())

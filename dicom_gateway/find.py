@@ -27,6 +27,7 @@ from dicom_gateway.encoding import (
     build_response,
 )
 from dicom_gateway.matching import InvalidIdentifier, ParsedQuery, parse_identifier
+from edge.services import served_filter
 from mwl_ris.lib.cache import LruCache
 from mwl_ris.lib.db import deadline
 from worklist.models import SERVED_STATUSES, WorklistItem
@@ -123,7 +124,7 @@ def failure(code: int, comment: str) -> Dataset:
 def worklist_queryset(parsed: ParsedQuery, *, calling_ae: str, station_known: bool, profile: ProfileSettings) -> Q:
     """The full filter of one query: what was asked, limited to served items,
     and to the calling station when the query names none and the profile says so."""
-    filters = parsed.filters & Q(sps_status__in=SERVED_STATUSES)
+    filters = parsed.filters & Q(sps_status__in=SERVED_STATUSES) & served_filter()
     if not parsed.station_ae_given and profile.use_calling_ae_as_station and station_known:
         filters &= Q(station_ae_title=calling_ae)
     return filters

@@ -162,6 +162,9 @@ class PerformedProcedureStep(models.Model):
     series = models.JSONField(_("performed series"), default=list, blank=True)
     attributes = models.JSONField(_("attributes (DICOM JSON)"), default=dict, blank=True)
     stale = models.BooleanField(_("unmatched for too long"), default=False)
+    # Why the exam could not follow the step (an exam cancelled at the centre while an edge performed it):
+    # the step is kept, linked, for a user to sort out.
+    review_reason = models.CharField(_("needs review because"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -164,8 +164,22 @@ def _audit(step: PerformedProcedureStep, operation: str, outcome: int, comment: 
     )
 
 
-def mpps_create(*, sop_instance_uid: str | None, attributes: Dataset, calling_ae: str) -> Answer:
-    """N-CREATE: a modality started an exam."""
+def _flag(step: PerformedProcedureStep, problem: str, *, from_edge: bool) -> int:
+    """The exam could not follow the step (it was cancelled, say): the step is
+    kept, linked and flagged for review. A modality hears 0x0110 and why; an
+    edge node forwarding what its modality did hears success, since nothing it
+    could send again would change that (docs/edge.md, "Conflicts")."""
+    if not problem:
+        return status.SUCCESS
+    step.review_reason = problem[:200]
+    step.save(update_fields=["review_reason", "updated_at"])
+    return status.SUCCESS if from_edge else status.PROCESSING_FAILURE
+
+
+def mpps_create(
+    *, sop_instance_uid: str | None, attributes: Dataset, calling_ae: str, from_edge: bool = False
+) -> Answer:
+    """N-CREATE: a modality started an exam (or an edge node forwards one that did)."""
     missing = [kw for kw in CREATE_REQUIRED if not attributes.get(kw, None)]
     if missing:
         return Answer(status.MISSING_ATTRIBUTE, f"Missing {', '.join(missing)}")
@@ -201,7 +215,8 @@ def mpps_create(*, sop_instance_uid: str | None, attributes: Dataset, calling_ae
         with transaction.atomic():
             step.save()
             problem = _advance(step, started)
-            answer = Answer(status.PROCESSING_FAILURE if problem else status.SUCCESS, problem[:64], step=step)
+            code = _flag(step, problem, from_edge=from_edge)
+            answer = Answer(code, problem[:64] if code else "", step=step)
             _audit(step, "N-CREATE", answer.status, problem)
     except IntegrityError:
         return Answer(status.DUPLICATE_SOP_INSTANCE, f"MPPS {uid} exists already")
@@ -214,7 +229,7 @@ def mpps_create(*, sop_instance_uid: str | None, attributes: Dataset, calling_ae
     return answer
 
 
-def mpps_set(*, sop_instance_uid: str, modifications: Dataset, calling_ae: str) -> Answer:
+def mpps_set(*, sop_instance_uid: str, modifications: Dataset, calling_ae: str, from_edge: bool = False) -> Answer:
     """N-SET: more series, or the end of the exam (COMPLETED / DISCONTINUED)."""
     with transaction.atomic():
         step = PerformedProcedureStep.objects.select_for_update().filter(sop_instance_uid=sop_instance_uid).first()
@@ -243,7 +258,8 @@ def mpps_set(*, sop_instance_uid: str, modifications: Dataset, calling_ae: str) 
         step.attributes = {**step.attributes, **_json(modifications)}
         step.save()
         problem = _advance(step, ended)
-        answer = Answer(status.PROCESSING_FAILURE if problem else status.SUCCESS, problem[:64], step=step)
+        code = _flag(step, problem, from_edge=from_edge)
+        answer = Answer(code, problem[:64] if code else "", step=step)
         _audit(step, "N-SET", answer.status, problem)
     return answer
 

@@ -8,7 +8,7 @@ import logging
 from typing import cast
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 from pydicom import Dataset
 from pynetdicom.dimse_primitives import N_CREATE, N_SET
@@ -20,6 +20,8 @@ from dicom_gateway import status
 from dicom_gateway.access import calling_ae_of, peer_of
 from dicom_gateway.mpps import Answer, mpps_create, mpps_set
 from dicom_gateway.recorder import QueryRecorder
+from edge.services import is_edge, outbox_queue
+from facility.models import Site
 from monitoring.metrics import MPPS
 from mwl_ris.lib.db import deadline
 
@@ -51,18 +53,7 @@ class MppsHandler:
                 except Exception as exc:  # noqa: BLE001 - an undecodable dataset is the caller's
                     answer = Answer(status.INVALID_ATTRIBUTE_VALUE, f"Dataset cannot be decoded: {type(exc).__name__}")
                 else:
-                    if operation == "N-CREATE":
-                        answer = mpps_create(
-                            sop_instance_uid=cast(N_CREATE, request).AffectedSOPInstanceUID,
-                            attributes=dataset,
-                            calling_ae=calling,
-                        )
-                    else:
-                        answer = mpps_set(
-                            sop_instance_uid=str(cast(N_SET, request).RequestedSOPInstanceUID or ""),
-                            modifications=dataset,
-                            calling_ae=calling,
-                        )
+                    answer = self._apply(operation, cast(N_CREATE | N_SET, request), dataset, calling)
         except DatabaseError:
             logger.exception("MPPS %s from %s failed", operation, calling)
             answer = Answer(status.PROCESSING_FAILURE, "RIS database unavailable; try again shortly")
@@ -90,6 +81,37 @@ class MppsHandler:
             f" comment={answer.comment}" if answer.comment else "",
         )
         return answer.status_dataset(), answer.dataset
+
+    @staticmethod
+    def _apply(operation: str, request: N_CREATE | N_SET, dataset: Dataset, calling: str) -> Answer:
+        """Apply the MPPS here. At an edge node, an accepted one is queued for
+        the centre in the same transaction (edge/services.py); at the centre,
+        one an edge forwards follows the conflict rule (mpps._flag)."""
+        edge = is_edge()
+        from_edge = not edge and Site.objects.filter(edge_ae_title=calling, active=True).exists()
+        with transaction.atomic():
+            if operation == "N-CREATE":
+                answer = mpps_create(
+                    sop_instance_uid=cast(N_CREATE, request).AffectedSOPInstanceUID,
+                    attributes=dataset,
+                    calling_ae=calling,
+                    from_edge=from_edge,
+                )
+            else:
+                answer = mpps_set(
+                    sop_instance_uid=str(cast(N_SET, request).RequestedSOPInstanceUID or ""),
+                    modifications=dataset,
+                    calling_ae=calling,
+                    from_edge=from_edge,
+                )
+            if edge and answer.status == status.SUCCESS and answer.step is not None:
+                outbox_queue(
+                    operation=operation,
+                    sop_instance_uid=answer.step.sop_instance_uid,
+                    dataset=dataset,
+                    calling_ae=calling,
+                )
+        return answer
 
     def handle_n_create(self, event: Event) -> tuple[Dataset, Dataset | None]:
         return self._mpps(event, "N-CREATE")

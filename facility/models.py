@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -34,3 +35,35 @@ class Facility(models.Model):
 
     def department_for(self, language: str) -> str:
         return self.department_sw if language == "sw" and self.department_sw else self.department
+
+
+class Site(models.Model):
+    """A place the department works: the main hospital, or a remote imaging
+    centre with its own edge node (docs/edge.md). A site owns stations; the
+    worklist items of its stations are what its edge node replicates."""
+
+    name = models.CharField(_("name"), max_length=120)
+    code = models.CharField(
+        _("code"),
+        max_length=16,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[A-Z][A-Z0-9_]{0,15}$", _("Capital letters, digits and _, starting with a letter."))
+        ],
+        help_text=_("Short and permanent: it names the site's publication and replication user."),
+    )
+    edge_ae_title = models.CharField(
+        _("edge node AE title"),
+        max_length=16,
+        blank=True,
+        help_text=_("The AE title the site's edge node forwards MPPS with; empty if the site has no edge node."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
-from audit.services import audit_record
-from facility.models import LOGO_MAX_BYTES, LOGO_TYPES, Facility
+from audit.services import audit_record, audited_save
+from facility.models import LOGO_MAX_BYTES, LOGO_TYPES, Facility, Site
 from mwl_ris.lib.validation import FieldErrors, full_clean_or_raise, refuse_unknown
 from worklist.services import worklist_items_sync_facility
 
@@ -78,3 +78,15 @@ def facility_update(
         after={**after, "logo": "new" if logo is not None else ("removed" if remove_logo else "unchanged")},
     )
     return facility
+
+
+@transaction.atomic
+def site_save(*, code: str, name: str = "", edge_ae_title: str | None = None) -> Site:
+    """Create the site with this code, or change its name or edge AE title (audited)."""
+    site = Site.objects.filter(code=code.upper()).first() or Site(code=code.upper(), name=name or code.upper())
+    changes: dict[str, str] = {}
+    if name:
+        changes["name"] = name
+    if edge_ae_title is not None:
+        changes["edge_ae_title"] = edge_ae_title
+    return audited_save(site, changes)

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "audit",
     "reminders",
     "monitoring",
+    "edge",
     "operations",
     "ui",
 ]
@@ -342,6 +343,34 @@ MWL_DB_DEADLINE = MWL_DB_STATEMENT_TIMEOUT_MS / 1000 + 1 if MWL_DB_STATEMENT_TIM
 # Days that association records (accepted, rejected, aborted; no patient data) are kept.
 MWL_ASSOCIATION_RECORD_DAYS = env_int("MWL_ASSOCIATION_RECORD_DAYS", 90, minimum=1)
 MWL_CAPTURE_PER_AE = env_int("MWL_CAPTURE_PER_AE", 20, minimum=1, maximum=1000)
+
+# --- Sites and edge nodes (docs/edge.md) -------------------------------------
+# "central": the RIS itself. "edge": a remote centre's node, a PostgreSQL subscribed to the site's
+# publication at the centre, serving its modalities with mwl_gateway and forwarding their MPPS (edge_forward).
+RIS_ROLE = env_str("RIS_ROLE", "central")
+if RIS_ROLE not in ("central", "edge"):
+    raise ImproperlyConfigured(f"RIS_ROLE must be central or edge, not {RIS_ROLE!r}")
+RIS_SITE = env_str("RIS_SITE", "").upper()  # the edge's site code (facility.Site.code)
+if RIS_ROLE == "edge" and not RIS_SITE:
+    raise ImproperlyConfigured("RIS_ROLE=edge needs RIS_SITE (the site code, as at the centre)")
+# The centre as the edge reaches it over the VPN: its database (the subscription, and the edge's status
+# report) as a libpq URL with the site's replication user, and its gateway (where MPPS is forwarded).
+EDGE_CENTRAL_DATABASE_URL = env_str("EDGE_CENTRAL_DATABASE_URL", "")
+EDGE_CENTRAL_HOST = env_str("EDGE_CENTRAL_HOST", "")
+EDGE_CENTRAL_PORT = env_int("EDGE_CENTRAL_PORT", 11112, minimum=1, maximum=65535)
+EDGE_CENTRAL_AE_TITLE = env_str("EDGE_CENTRAL_AE_TITLE", "RIS_MWL")
+# The edge's calling AE title towards the centre (Site.edge_ae_title there).
+EDGE_AE_TITLE = env_str("EDGE_AE_TITLE", f"EDGE_{RIS_SITE}"[:16] if RIS_SITE else "")
+# Forward over DICOM TLS with this CA file (and a client certificate if the centre asks for one).
+EDGE_CENTRAL_TLS_CA_FILE = env_str("EDGE_CENTRAL_TLS_CA_FILE", "")
+EDGE_TLS_CERT_FILE = env_str("EDGE_TLS_CERT_FILE", "")
+EDGE_TLS_KEY_FILE = env_str("EDGE_TLS_KEY_FILE", "")
+# Retries back off from 1 s, doubling, to this many seconds.
+EDGE_RETRY_MAX_SECONDS = env_int("EDGE_RETRY_MAX_SECONDS", 60, minimum=1)
+# How often the forwarder samples the subscription and reports to the centre.
+EDGE_REPORT_SECONDS = env_int("EDGE_REPORT_SECONDS", 10, minimum=1)
+# ris_check and the sites page warn when an edge's worklist, contact or oldest message is older than this.
+EDGE_WARN_MINUTES = env_int("EDGE_WARN_MINUTES", 5, minimum=1)
 
 # --- HL7 v2 listener (MLLP) and outbound status messages ----------------------
 HL7_PORT = env_int("HL7_PORT", 2575, minimum=1, maximum=65535)

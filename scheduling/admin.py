@@ -40,8 +40,8 @@ class StationAdminForm(forms.ModelForm[Station]):
 @admin.register(Station)
 class StationAdmin(AuditedAdmin):
     form = StationAdminForm
-    list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "tls_required", "active"]
-    list_filter = ["modality", "active"]
+    list_display = ["ae_title", "name", "room", "modality", "capacity", "ip_address", "tls_required", "site", "active"]
+    list_filter = ["modality", "site", "active"]
     search_fields = ["ae_title", "name", "room"]
     inlines = [OpeningHoursInline, ClosureInline]
 

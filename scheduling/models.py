@@ -45,6 +45,15 @@ class Station(models.Model):
         related_name="stations",
         help_text=_("How the worklist answers this station (character set, name format, limits)."),
     )
+    site = models.ForeignKey(
+        "facility.Site",
+        verbose_name=_("site"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stations",
+        help_text=_("A remote site's stations are served by its edge node; empty: the main site."),
+    )
 
     class Meta:
         verbose_name = _("station")

@@ -42,6 +42,7 @@ class StationFields(TypedDict, total=False):
     tls_required: bool
     dicom_profile: Model | None  # a dicom_gateway.Profile (a string reference in the model)
     capacity: int
+    site: Model | None  # a facility.Site: its edge node serves the station
 
 
 class OpeningHoursEntry(TypedDict):
@@ -67,7 +68,7 @@ def station_update(
     *, station: Station, opening_hours: list[OpeningHoursEntry] | None = None, **fields: Unpack[StationFields]
 ) -> Station:
     """Change a station (``station`` may carry changes already: the admin's form).
-    A new AE title, name or room reaches the station's worklist items."""
+    A new AE title, name, room or site reaches the station's worklist items."""
     refuse_unknown(fields, STATION_FIELDS, what="station")
     stored = Station.objects.get(pk=station.pk)
     before = audit_snapshot(stored)
@@ -82,7 +83,12 @@ def station_update(
     audit_record("update", instance=station, before=before)
     if opening_hours is not None:
         station_set_opening_hours(station=station, opening_hours=opening_hours)
-    if (stored.ae_title, stored.name, stored.room) != (station.ae_title, station.name, station.room):
+    if (stored.ae_title, stored.name, stored.room, stored.site_id) != (
+        station.ae_title,
+        station.name,
+        station.room,
+        station.site_id,
+    ):
         for order in Order.objects.filter(worklist_item__station=station).select_related("patient", "procedure"):
             worklist_item_sync(order=order)
     return station

@@ -48,6 +48,9 @@ EXEMPT: dict[str, str] = {
     "monitoring.ServiceHeartbeat": "a service process saying it runs; no patient data, nobody's action",
     "monitoring.JobRun": "a Celery job's run counts; what the job changes is audited",
     "monitoring.UpdateTiming": "how long an update took; the update itself is audited",
+    "edge.OutboxMessage": "an edge's queue of MPPS it accepted; each MPPS is audited where it is applied",
+    "edge.Hold": "an exam an audited MPPS at the edge started, kept off its list until the centre catches up",
+    "edge.EdgeStatus": "an edge node's state (lag, outbox depth); no patient data, nobody's action",
 }
 # (authtoken.Token is audited under its user's ID: the key never goes in the trail.)
 EXTRA_WATCHED = ("auth.User", "auth.Group")

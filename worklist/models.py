@@ -66,6 +66,10 @@ class WorklistItem(models.Model):
     # More Scheduled Station AE Titles of an imported multi-valued item ("AA32\AA33"), as "\AA33\".
     other_station_ae_titles = models.CharField(max_length=200, blank=True, default="")
     station_name = models.CharField(max_length=16)  # SH
+    # The code of the station's site ("" for the main site): the row filter of
+    # the site's publication (edge/replication.py). With the id, the table's
+    # replica identity there, so it is never NULL.
+    site_code = models.CharField(max_length=16, blank=True, default="")
     sps_location = models.CharField(max_length=16, blank=True)  # SH
     performing_physician_name = models.CharField(max_length=200, blank=True)  # PN
     protocol_code_value = models.CharField(max_length=16, blank=True)  # SH
@@ -88,6 +92,8 @@ class WorklistItem(models.Model):
             models.UniqueConstraint(
                 fields=["accession_number"], condition=~models.Q(accession_number=""), name="wl_accession_unique"
             ),
+            # the replica identity of an edge site's publication (row filter on site_code)
+            models.UniqueConstraint(fields=["id", "site_code"], name="wl_replica_identity"),
         ]
         indexes = [
             # C-FIND day list: Scheduled Station AE Title = X and SPS Start Date in a range

@@ -166,6 +166,7 @@ def _item_columns(order: Order, appointment: Appointment, facility: Facility) ->
         "station_ae_title": station.ae_title,
         "other_station_ae_titles": f"\\{order.extra_station_ae_titles}\\" if order.extra_station_ae_titles else "",
         "station_name": (at_imported_station and sps.get("ScheduledStationName")) or station.name[:16],
+        "site_code": station.site.code if station.site is not None else "",
         "sps_location": (at_imported_station and sps.get("ScheduledProcedureStepLocation")) or station.room[:16],
         "protocol_code_value": procedure.protocol_code,
         "protocol_coding_scheme": procedure.coding_scheme if procedure.protocol_code else "",
@@ -220,7 +221,7 @@ def worklist_item_sync(*, order: Order) -> WorklistItem | None:
     """Create, update or remove the order's worklist item to match its current
     status and active appointment. Returns the item, or None when removed."""
     appointment = (
-        Appointment.objects.select_related("station").filter(order=order, status=AppointmentStatus.ACTIVE).first()
+        Appointment.objects.select_related("station__site").filter(order=order, status=AppointmentStatus.ACTIVE).first()
     )
     if appointment is None or order.status not in SPS_STATUS_FOR_EXAM:
         WorklistItem.objects.filter(order=order).delete()
