@@ -41,14 +41,16 @@ logger = logging.getLogger(__name__)
 
 SUCCESS, PROCESSING_FAILURE, DUPLICATE_SOP_INSTANCE = 0x0000, 0x0110, 0x0111
 MAX_FAILED_ANSWERS = 20  # the centre answered "failure" this often: kept as refused instead of blocking the queue
+AS_OF_LOG_SECONDS = 300  # while the link is down, "worklist as of HH:MM" is logged this often
 IDLE_CLOSE_SECONDS = 30  # an association with nothing to send is released after this long
 
 
 def _settled(message: OutboxMessage, code: int, was_in_doubt: bool) -> str:
     """forwarded, refused or retry, for the centre's answer to this message."""
-    final_set = message.operation == "N-SET" and str(
-        (message.dataset.get("00400252", {}).get("Value") or [""])[0]
-    ) in ("COMPLETED", "DISCONTINUED")
+    final_set = message.operation == "N-SET" and str((message.dataset.get("00400252", {}).get("Value") or [""])[0]) in (
+        "COMPLETED",
+        "DISCONTINUED",
+    )
     if code == SUCCESS:
         return "forwarded"
     if code == DUPLICATE_SOP_INSTANCE and message.operation == "N-CREATE":
@@ -71,6 +73,7 @@ class Forwarder:
         self.last_used = 0.0
         self.reachable = False
         self.next_report = 0.0
+        self.last_as_of_log = -float(AS_OF_LOG_SECONDS)
 
     # --- the link ---------------------------------------------------------
     def _associate(self) -> Association:
@@ -111,9 +114,7 @@ class Forwarder:
         association = self._associate()
         dataset = Dataset.from_json(message.dataset)
         if message.operation == "N-CREATE":
-            status, _ = association.send_n_create(
-                dataset, ModalityPerformedProcedureStep, message.sop_instance_uid
-            )
+            status, _ = association.send_n_create(dataset, ModalityPerformedProcedureStep, message.sop_instance_uid)
         else:
             status, _ = association.send_n_set(dataset, ModalityPerformedProcedureStep, message.sop_instance_uid)
         self.last_used = time.monotonic()
@@ -195,6 +196,15 @@ class Forwarder:
             self._echo()
         status = edge_status_refresh(central_reachable=self.reachable)
         holds_release()
+        if not status.replication_connected and time.monotonic() - self.last_as_of_log >= AS_OF_LOG_SECONDS:
+            self.last_as_of_log = time.monotonic()
+            as_of = status.worklist_as_of
+            logger.warning(
+                "edge %s: not connected to the centre; serving the worklist as of %s; %d MPPS waiting",
+                status.site_code,
+                timezone.localtime(as_of).strftime("%d/%m/%Y %H:%M") if as_of else "—",
+                status.outbox_depth,
+            )
         if settings.EDGE_CENTRAL_DATABASE_URL:
             try:
                 report_to_centre(status)
@@ -228,7 +238,7 @@ class Forwarder:
                     if time.monotonic() >= self.next_report:
                         self.next_report = time.monotonic() + settings.EDGE_REPORT_SECONDS
                         self.report()
-                except Exception:  # noqa: BLE001 - the edge's own database: log, wait, go on
+                except Exception:
                     logger.exception("edge forwarder: pass failed")
                     self.stop.wait(1)
                 if self.association is not None and time.monotonic() - self.last_used > IDLE_CLOSE_SECONDS:

@@ -59,7 +59,9 @@ class Hold(models.Model):
     class Meta:
         verbose_name = _("exam held at the edge")
         verbose_name_plural = _("exams held at the edge")
-        constraints = [models.UniqueConstraint(fields=["study_instance_uid", "sop_instance_uid"], name="edge_hold_study_step")]
+        constraints = [
+            models.UniqueConstraint(fields=["study_instance_uid", "sop_instance_uid"], name="edge_hold_study_step")
+        ]
 
     def __str__(self) -> str:
         return f"{self.study_instance_uid} ({self.sop_instance_uid})"

@@ -369,6 +369,8 @@ EDGE_TLS_KEY_FILE = env_str("EDGE_TLS_KEY_FILE", "")
 EDGE_RETRY_MAX_SECONDS = env_int("EDGE_RETRY_MAX_SECONDS", 60, minimum=1)
 # How often the forwarder samples the subscription and reports to the centre.
 EDGE_REPORT_SECONDS = env_int("EDGE_REPORT_SECONDS", 10, minimum=1)
+# edge_forward's /metrics port at an edge node (0: none), on METRICS_BIND.
+EDGE_METRICS_PORT = env_int("EDGE_METRICS_PORT", 0, minimum=0, maximum=65535)
 # ris_check and the sites page warn when an edge's worklist, contact or oldest message is older than this.
 EDGE_WARN_MINUTES = env_int("EDGE_WARN_MINUTES", 5, minimum=1)
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy
 
 from audit.models import Verification
 from dicom_gateway.selectors import station_usage
+from edge.selectors import central_edges, this_edge
 from monitoring.jobs import BEAT
 from monitoring.models import JobRun
 from mwl_ris.lib import tls
@@ -67,7 +68,11 @@ LABELS = {
     "disk": gettext_lazy("disk space"),
     "backup": gettext_lazy("backup"),
     "audit": gettext_lazy("audit trail"),
+    "edge": gettext_lazy("edge nodes"),
 }
+# What an edge node does not run (docs/edge.md): no broker, Celery or HL7 listener; its state worth
+# keeping is its outbox, which it forwards, and it is rebuilt from the centre rather than restored.
+NOT_AT_EDGE = {"broker", "celery worker", "celery beat", "hl7 listener", "backup"}
 
 
 @dataclass
@@ -95,7 +100,7 @@ def run_checks(options: Options | None = None) -> list[Result]:
     results: list[Result] = []
     database_ok = True
     for name, fn in CHECKS:
-        if name in options.skip:
+        if name in options.skip or (settings.RIS_ROLE == "edge" and name in NOT_AT_EDGE):
             continue
         if not database_ok and name != "database":
             results.append(
@@ -656,3 +661,31 @@ def check_audit(options: Options) -> Iterator[Result]:
             OK,
             _("Audit trail verified %(at)s: %(detail)s") % {"at": _ago(last.at), "detail": last.detail.split(";")[0]},
         )
+
+
+@check("edge")
+def check_edge(options: Options) -> Iterator[Result]:
+    """At the centre: each site's edge node (replication, last contact, outbox). At an edge: this node."""
+    if settings.RIS_ROLE == "edge":
+        views = [this_edge()]
+    else:
+        views = central_edges()
+        if not views:
+            yield Result("edge", OK, _("No site has an edge node."))
+            return
+    fix = _("See docs/edge.md, During and after an outage.")
+    for view in views:
+        status = view.status
+        summary = _("%(site)s: %(link)s; worklist as of %(as_of)s; outbox %(depth)d; last contact %(contact)s") % {
+            "site": view.site.code,
+            "link": _("connected") if view.connected else _("not connected"),
+            "as_of": _ago(status.worklist_as_of) if status else _("never"),
+            "depth": status.outbox_depth if status else 0,
+            "contact": _ago(status.reported_at) if status else _("never"),
+        }
+        if view.slot is not None and view.slot.lag_bytes is not None:
+            summary += " · " + _("replication lag %(bytes)d bytes") % {"bytes": view.slot.lag_bytes}
+        if not view.problems:
+            yield Result("edge", OK, summary)
+        else:
+            yield Result("edge", view.level, summary + ". " + " ".join(text for _level, text in view.problems), fix)

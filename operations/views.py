@@ -12,11 +12,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from edge.metrics import EdgeCollector
 from monitoring.metrics import scrape_registry
 from operations.collectors import DatabaseCollector
 
 _database = CollectorRegistry(auto_describe=False)
 _database.register(DatabaseCollector())
+_database.register(EdgeCollector())
 
 
 def _allowed(request: HttpRequest) -> bool:

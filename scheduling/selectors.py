@@ -202,7 +202,7 @@ def station_free_slots(
 
 
 def station_list(*, modality: str | None = None, active_only: bool = True) -> QuerySet[Station]:
-    qs = Station.objects.prefetch_related("opening_hours")
+    qs = Station.objects.prefetch_related("opening_hours").select_related("site")
     if active_only:
         qs = qs.filter(active=True)
     return qs.filter(modality=modality) if modality else qs

@@ -22,7 +22,7 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mwl_ris.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -97,7 +97,13 @@ def unmatched() -> list[dict[str, Any]]:
     ]
 
 
-ACTIONS: dict[str, Callable[..., Any]] = {"seed": seed, "book": book, "cancel": cancel, "order": order, "unmatched": unmatched}
+ACTIONS: dict[str, Callable[..., Any]] = {
+    "seed": seed,
+    "book": book,
+    "cancel": cancel,
+    "order": order,
+    "unmatched": unmatched,
+}
 
 
 def main() -> None:

@@ -91,10 +91,12 @@ def test_through_an_outage_the_edge_serves_and_queues_and_everything_arrives_aft
     wait_until(lambda: edge.edge_sql("SELECT count(*) FROM edge_hold") == [(0,)], timeout=15, what="holds let go")
     # the centre sees the edge's report
     wait_until(
-        lambda: edge.central_sql(
-            "SELECT replication_connected AND outbox_depth = 0 FROM edge_edgestatus WHERE site_code = %s", (SITE,)
-        )
-        == [(True,)],
+        lambda: (
+            edge.central_sql(
+                "SELECT replication_connected AND outbox_depth = 0 FROM edge_edgestatus WHERE site_code = %s", (SITE,)
+            )
+            == [(True,)]
+        ),
         timeout=15,
         what="the edge's report at the centre",
     )
@@ -130,14 +132,50 @@ def test_kill_9_of_the_forwarder_with_messages_queued_loses_nothing(edge: World)
     edge.edge_sql("UPDATE edge_outboxmessage SET in_doubt = true WHERE id = ANY(%s)", ([r[0] for r in rows],))
 
     edge.start_forwarder()
-    wait_until(
-        lambda: outbox(edge).get("pending", 0) == 0, timeout=30, what="the outbox forwarded after the restart"
-    )
+    wait_until(lambda: outbox(edge).get("pending", 0) == 0, timeout=30, what="the outbox forwarded after the restart")
     for booked in (first, second):
         state = edge.central("order", accession=booked["accession"])
         assert state["status"] == "completed"
         assert [s["status"] for s in state["steps"]] == ["COMPLETED"]  # one step each: no duplicate
     assert outbox(edge).get("refused", 0) == 0
     log = edge.log("edge-forward")
-    assert "forwarded (0x0111" in log and "forwarded (0x0110" in log  # the repeats, recognised
+    assert "forwarded (0x0111" in log
+    assert "forwarded (0x0110" in log
     assert json.dumps(outbox(edge))  # still readable
+
+
+def test_the_edges_state_is_visible_at_the_edge_and_at_the_centre(edge: World) -> None:
+    [booked] = edge.central("book", station="CT_KIB")
+    wait_until(lambda: booked["accession"] in edge.day_list(), timeout=10, what="the booking on the edge")
+    edge.cut()
+    assert (
+        Modality(edge.edge_gateway_port).start(generate_uid(), study=booked["study"], accession=booked["accession"])
+        == 0
+    )
+    wait_until(
+        lambda: (
+            'ris_edge_outbox_depth{site="KIB"} 1.0' in edge.edge_metrics()
+            and 'ris_edge_connected{site="KIB"} 0.0' in edge.edge_metrics()
+        ),
+        timeout=15,
+        what="the edge's metrics to show the link down and one MPPS waiting",
+    )
+    [at_edge] = edge.edge_check(edge.edge_env())
+    assert at_edge["status"] == "warn"
+    assert "KIB: not connected; worklist as of" in at_edge["detail"]
+    assert "outbox 1" in at_edge["detail"]
+    assert "ris_edge_worklist_age_seconds" in edge.edge_metrics()
+    # the centre: the slot is there, the edge is not connected
+    [at_centre] = edge.edge_check(edge.central_env())
+    assert at_centre["status"] == "warn"
+    assert "The edge is not connected" in at_centre["detail"]
+    edge.restore()
+    wait_until(lambda: outbox(edge) == {"forwarded": outbox(edge).get("forwarded", 0)}, timeout=20, what="forwarded")
+    wait_until(
+        lambda: edge.edge_check(edge.central_env())[0]["status"] == "ok",
+        timeout=20,
+        what="the centre's ris_check to see the edge connected and its outbox empty",
+    )
+    [at_centre] = edge.edge_check(edge.central_env())
+    assert "KIB: connected" in at_centre["detail"]
+    assert "outbox 0" in at_centre["detail"]

@@ -56,7 +56,8 @@ class Central:
         )
 
     def __call__(self, do: str, **kwargs: Any) -> Any:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(json.dumps({"do": do, **kwargs}) + "\n")
         self.process.stdin.flush()
         answer = json.loads(self.process.stdout.readline())
@@ -77,6 +78,7 @@ class World:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.central_gateway_port = _free_port()
         self.edge_gateway_port = _free_port()
+        self.edge_metrics_port = _free_port()
         self.db_link: TcpProxy | None = None
         self.dicom_link: TcpProxy | None = None
         self._central: Central | None = None
@@ -100,7 +102,8 @@ class World:
         return self._env("central", self.central_db.url("ris"))
 
     def edge_env(self) -> dict[str, str]:
-        assert self.db_link is not None and self.dicom_link is not None
+        assert self.db_link is not None
+        assert self.dicom_link is not None
         return self._env(
             "edge",
             self.edge_db.url("ris"),
@@ -111,14 +114,26 @@ class World:
             EDGE_CENTRAL_PORT=str(self.dicom_link.port),
             EDGE_RETRY_MAX_SECONDS="1",
             EDGE_REPORT_SECONDS="1",
+            EDGE_METRICS_PORT=str(self.edge_metrics_port),
         )
 
-    def manage(self, env: dict[str, str], *args: str) -> str:
+    def manage(self, env: dict[str, str], *args: str, check: bool = True) -> str:
         done = subprocess.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
         )
-        assert done.returncode == 0, f"manage.py {' '.join(args)}: {done.stdout}\n{done.stderr}"
+        assert done.returncode == 0 or not check, f"manage.py {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
+
+    def edge_check(self, env: dict[str, str]) -> list[dict[str, str]]:
+        """ris_check's "edge" lines, run with ``env`` (the centre's or the edge's)."""
+        out = self.manage(env, "ris_check", "--json", "--skip", "celery worker", check=False)
+        return [r for r in json.loads(out) if r["name"] == "edge"]
+
+    def edge_metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.edge_metrics_port}/metrics", timeout=10) as answer:
+            return str(answer.read().decode())
 
     def _spawn(self, name: str, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - the process keeps it
@@ -186,12 +201,14 @@ class World:
 
     # --- the link ---------------------------------------------------------
     def cut(self) -> None:
-        assert self.db_link is not None and self.dicom_link is not None
+        assert self.db_link is not None
+        assert self.dicom_link is not None
         self.db_link.cut()
         self.dicom_link.cut()
 
     def restore(self) -> None:
-        assert self.db_link is not None and self.dicom_link is not None
+        assert self.db_link is not None
+        assert self.dicom_link is not None
         self.db_link.restore()
         self.dicom_link.restore()
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
 from dicom_gateway.selectors import station_usage
+from edge.selectors import central_edges
 from mwl_ris.lib.errors import ApplicationError
 from scheduling.models import Closure, Station
 from scheduling.selectors import closure_affected_appointments, station_list
@@ -28,7 +29,7 @@ def stations(request: HttpRequest) -> HttpResponse:
     usage = station_usage(listed)
     for station in listed:
         rows.append((station, [c for c in closures if c.station_id == station.pk], usage[station.ae_title]))
-    return render(request, "ui/stations/list.html", {"rows": rows})
+    return render(request, "ui/stations/list.html", {"rows": rows, "edges": central_edges()})
 
 
 @requires(Action.READ)

@@ -13,10 +13,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
+from prometheus_client.registry import REGISTRY
 
 from edge.forwarder import Forwarder
+from edge.metrics import EdgeCollector
 from edge.models import OutboxMessage, OutboxState
 from monitoring.heartbeat import Heartbeat
+from monitoring.metrics import serve_metrics
 
 
 class Command(BaseCommand):
@@ -45,6 +48,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        REGISTRY.register(EdgeCollector())
+        serve_metrics(settings.EDGE_METRICS_PORT, settings.METRICS_BIND, service="edge_forward")
         heartbeat = Heartbeat("edge_forward", f"{settings.RIS_SITE} -> {settings.EDGE_CENTRAL_HOST}").start()
         try:
             Forwarder(stop=stop).run()

@@ -1,0 +1,88 @@
+"""What the centre shows of its edge nodes (the stations page, web /metrics,
+ris_check), from the status each edge reported; and the forwarder's rules
+for the centre's answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from edge.forwarder import _settled
+from edge.models import EdgeStatus, OutboxMessage
+from facility.services import site_save
+from operations.checks import Options, run_checks
+from scheduling.stations import station_create
+
+
+@pytest.fixture
+def reported(db: None) -> EdgeStatus:
+    site = site_save(code="KIB", name="Kibaha Imaging Centre", edge_ae_title="EDGE_KIB")
+    station_create(name="CT Kibaha", modality="CT", ae_title="CT_KIB", site=site)
+    now = timezone.now()
+    return EdgeStatus.objects.create(
+        site_code="KIB",
+        worklist_as_of=now - dt.timedelta(minutes=40),
+        replication_connected=False,
+        outbox_depth=3,
+        oldest_unforwarded_at=now - dt.timedelta(minutes=35),
+        refused=1,
+        reported_at=now - dt.timedelta(minutes=30),
+    )
+
+
+def test_the_stations_page_shows_each_edge_and_what_is_wrong(
+    reported: EdgeStatus, client: Client, scheduler: Any
+) -> None:
+    client.force_login(scheduler)
+    page = client.get("/stations/").content.decode()
+    assert "Sites and their edge nodes" in page
+    assert "Kibaha Imaging Centre (KIB)" in page
+    assert "EDGE_KIB" in page
+    assert "not connected" in page
+    assert "No replication slot" in page  # this test database has never been published
+    assert "3 MPPS not yet forwarded, the oldest from 01/12/2026 06:25" in page
+    assert "1 MPPS refused by the centre" in page
+    assert "Last contact from the edge: 01/12/2026 06:30" in page
+
+
+def test_the_centres_metrics_and_check_show_the_edge(reported: EdgeStatus, client: Client) -> None:
+    metrics = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert 'ris_edge_outbox_depth{site="KIB"} 3.0' in metrics
+    assert 'ris_edge_outbox_refused{site="KIB"} 1.0' in metrics
+    assert 'ris_edge_connected{site="KIB"} 0.0' in metrics
+    assert 'ris_edge_last_contact_age_seconds{site="KIB"} 1800.0' in metrics
+    assert 'ris_edge_oldest_unforwarded_age_seconds{site="KIB"} 2100.0' in metrics
+    [edge] = [r for r in run_checks(Options(skip={"celery worker"})) if r.name == "edge"]
+    assert edge.status == "fail"
+    assert "KIB: not connected" in edge.detail
+    assert "outbox 3" in edge.detail
+
+
+def test_a_site_without_an_edge_node_is_not_checked(db: None) -> None:
+    site_save(code="MNH", name="Main hospital")
+    [edge] = [r for r in run_checks(Options(skip={"celery worker"})) if r.name == "edge"]
+    assert (edge.status, edge.detail) == ("ok", "No site has an edge node.")
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "code", "in_doubt", "outcome"),
+    [
+        ("N-CREATE", "IN PROGRESS", 0x0000, False, "forwarded"),
+        ("N-CREATE", "IN PROGRESS", 0x0111, False, "forwarded"),  # the centre has it: an earlier copy arrived
+        ("N-SET", "COMPLETED", 0x0110, True, "forwarded"),  # final there, and we sent it before
+        ("N-SET", "COMPLETED", 0x0110, False, "retry"),  # never sent before: the centre's failure
+        ("N-SET", "IN PROGRESS", 0x0110, True, "retry"),  # not a final N-SET: not a repeat's answer
+        ("N-CREATE", "IN PROGRESS", 0xC000, False, "retry"),
+        ("N-CREATE", "IN PROGRESS", 0x0106, False, "refused"),  # the message is wrong: kept for review
+        ("N-SET", "COMPLETED", 0x0112, False, "refused"),
+    ],
+)
+def test_the_forwarder_reads_the_centres_answer(
+    operation: str, status: str, code: int, in_doubt: bool, outcome: str
+) -> None:
+    message = OutboxMessage(operation=operation, dataset={"00400252": {"vr": "CS", "Value": [status]}})
+    assert _settled(message, code, in_doubt) == outcome
