@@ -286,6 +286,26 @@ def mpps_link(*, step: PerformedProcedureStep, order: Order) -> str:
     return problem
 
 
+def mpps_review_done(*, step: PerformedProcedureStep, note: str = "") -> None:
+    """A user has sorted out a flagged step (an exam cancelled here but performed at an edge): the flag goes."""
+    with transaction.atomic():
+        locked = PerformedProcedureStep.objects.select_for_update().get(pk=step.pk)
+        if not locked.review_reason:
+            return
+        before = locked.review_reason
+        locked.review_reason = ""
+        locked.save(update_fields=["review_reason", "updated_at"])
+        audit_record(
+            "update",
+            instance=locked,
+            patient_id=locked.patient_id_value,
+            summary=f"MPPS {locked.sop_instance_uid} reviewed: {note}"[:300],
+            before={"review_reason": before},
+            after={"review_reason": ""},
+        )
+    step.review_reason = ""
+
+
 def mpps_flag_stale(*, older_than: dt.timedelta) -> int:
     """Unmatched steps nobody linked within ``older_than``: flag them for review (idempotent)."""
     cutoff = timezone.now() - older_than

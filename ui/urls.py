@@ -55,6 +55,7 @@ urlpatterns = [
     path("closures/<int:pk>/", stations.closure_detail, name="closure-detail"),
     path("mpps/", mpps.mpps_list, name="mpps"),
     path("mpps/<int:pk>/link/", mpps.mpps_link_view, name="mpps-link"),
+    path("mpps/<int:pk>/reviewed/", mpps.mpps_reviewed_view, name="mpps-reviewed"),
     path("audit/", audit.audit_search, name="audit"),
     path("audit/export/", audit.audit_export, name="audit-export"),
     path("settings/facility/", facility.facility_settings, name="facility-settings"),

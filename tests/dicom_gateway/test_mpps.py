@@ -212,3 +212,44 @@ def test_a_second_step_for_an_exam_in_progress_is_accepted(live_worklist: Workli
     assert modality.create(in_progress(order), generate_uid())[0] == 0x0000  # a second series run on the scanner
     order.refresh_from_db()
     assert order.status == ExamStatus.IN_PROGRESS
+
+
+def test_a_cancelled_exam_performed_at_an_edge_is_kept_and_flagged_for_review(
+    live_worklist: Worklist, gateway: Gateway, client: Any, technologist: Any
+) -> None:
+    """The conflict rule (docs/edge.md): the centre cancelled the exam while the
+    remote site's edge node, cut off, let the modality perform it. The edge hears
+    success (nothing it could resend would change it); a modality calling the
+    centre directly hears 0x0110; either way the step is kept, linked and flagged."""
+    from facility.services import site_save
+
+    site_save(code="KIB", name="Kibaha", edge_ae_title="EDGE_KIB")
+    gateway.policy.invalidate()
+    neema, other = live_worklist.orders["neema"], live_worklist.orders["juma"]
+    for order in (neema, other):
+        exam_transition(order=order, to=ExamStatus.CANCELLED, reason="Patient unwell")
+    edge, uid = Modality(gateway.port, calling="EDGE_KIB"), generate_uid()
+    assert edge.create(in_progress(neema), uid)[0] == 0x0000
+    assert edge.set(finished(), uid)[0] == 0x0000
+    edge.close()
+    step = PerformedProcedureStep.objects.get(sop_instance_uid=uid)
+    assert (step.order, step.status, step.calling_ae_title) == (neema, PpsStatus.COMPLETED, "EDGE_KIB")
+    assert "cancelled" in step.review_reason.lower()
+    neema.refresh_from_db()
+    assert neema.status == ExamStatus.CANCELLED  # the centre's decision stands until a person looks
+
+    direct = Modality(gateway.port)
+    code, comment, _reply = direct.create(in_progress(other), generate_uid())
+    direct.close()
+    assert code == 0x0110
+    assert comment
+    assert PerformedProcedureStep.objects.filter(order=other, review_reason__gt="").count() == 1
+
+    client.force_login(technologist)
+    page = client.get("/mpps/?show=review").content.decode()
+    assert "Needs review (2)" in page
+    assert step.review_reason in page
+    client.post(f"/mpps/{step.pk}/reviewed/", {"note": "Patient came after all; exam reinstated"})
+    step.refresh_from_db()
+    assert step.review_reason == ""
+    assert AuditRecord.objects.filter(summary__contains="reviewed: Patient came after all").exists()

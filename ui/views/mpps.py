@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from accounts.roles import Action, user_can
 from dicom_gateway.models import PerformedProcedureStep
-from dicom_gateway.mpps import mpps_link
+from dicom_gateway.mpps import mpps_link, mpps_review_done
 from mwl_ris.lib.errors import ApplicationError
 from orders.models import Order
 from ui.permissions import requires
@@ -21,8 +22,20 @@ def mpps_list(request: HttpRequest) -> HttpResponse:
     qs = PerformedProcedureStep.objects.select_related("order__patient", "order__procedure")
     if show == "unmatched":
         qs = qs.filter(order__isnull=True)
+    elif show == "review":
+        qs = qs.filter(review_reason__gt="")
     steps = list(qs.order_by("-created_at")[:200])
-    return render(request, "ui/mpps/list.html", {"steps": steps, "show": show})
+    flagged = PerformedProcedureStep.objects.filter(review_reason__gt="").count()
+    return render(request, "ui/mpps/list.html", {"steps": steps, "show": show, "flagged": flagged})
+
+
+@requires(Action.EXAM_PROGRESS)
+def mpps_reviewed_view(request: HttpRequest, pk: int) -> HttpResponse:
+    step = get_object_or_404(PerformedProcedureStep, pk=pk)
+    if request.method == "POST":
+        mpps_review_done(step=step, note=request.POST.get("note", "")[:200])
+        messages.success(request, _("Marked as reviewed."))
+    return redirect(f"{reverse('ui:mpps')}?show=review")
 
 
 @requires(Action.EXAM_PROGRESS)
