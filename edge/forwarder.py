@@ -74,6 +74,7 @@ class Forwarder:
         self.reachable = False
         self.next_report = 0.0
         self.last_as_of_log = -float(AS_OF_LOG_SECONDS)
+        self.link_up = False
 
     # --- the link ---------------------------------------------------------
     def _associate(self) -> Association:
@@ -194,7 +195,12 @@ class Forwarder:
         unreachable centre is what the status is about)."""
         if not self.reachable and not OutboxMessage.objects.filter(state=OutboxState.PENDING).exists():
             self._echo()
+        was_connected = self.link_up
         status = edge_status_refresh(central_reachable=self.reachable)
+        self.link_up = status.replication_connected
+        if self.link_up and not was_connected:
+            # the link is back (replication reconnected): try now rather than at the end of a long back-off
+            OutboxMessage.objects.filter(state=OutboxState.PENDING).update(next_attempt_at=timezone.now())
         holds_release()
         if not status.replication_connected and time.monotonic() - self.last_as_of_log >= AS_OF_LOG_SECONDS:
             self.last_as_of_log = time.monotonic()

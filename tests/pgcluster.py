@@ -57,7 +57,6 @@ class Cluster:
             "-c listen_addresses=127.0.0.1",
             f"-c unix_socket_directories={self.folder}",
             "-c fsync=off",
-            "-c synchronous_commit=off",
             "-c full_page_writes=off",
             "-c max_connections=60",
             "-c shared_buffers=32MB",

@@ -71,7 +71,8 @@ class Central:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, **edge_settings: str) -> None:
+        self.edge_settings = edge_settings  # overrides of the edge's environment (the bench: production values)
         self.folder = Path(tempfile.mkdtemp(prefix="ris-edge-"))
         self.central_db = Cluster(logical=True, name="central")
         self.edge_db = Cluster(name="edge")
@@ -104,17 +105,20 @@ class World:
     def edge_env(self) -> dict[str, str]:
         assert self.db_link is not None
         assert self.dicom_link is not None
-        return self._env(
-            "edge",
-            self.edge_db.url("ris"),
-            RIS_ROLE="edge",
-            RIS_SITE=SITE,
-            EDGE_CENTRAL_DATABASE_URL=f"postgresql://ris_edge_kib:edge-secret@127.0.0.1:{self.db_link.port}/ris",
-            EDGE_CENTRAL_HOST="127.0.0.1",
-            EDGE_CENTRAL_PORT=str(self.dicom_link.port),
-            EDGE_RETRY_MAX_SECONDS="1",
-            EDGE_REPORT_SECONDS="1",
-            EDGE_METRICS_PORT=str(self.edge_metrics_port),
+        return (
+            self._env(
+                "edge",
+                self.edge_db.url("ris"),
+                RIS_ROLE="edge",
+                RIS_SITE=SITE,
+                EDGE_CENTRAL_DATABASE_URL=f"postgresql://ris_edge_kib:edge-secret@127.0.0.1:{self.db_link.port}/ris",
+                EDGE_CENTRAL_HOST="127.0.0.1",
+                EDGE_CENTRAL_PORT=str(self.dicom_link.port),
+                EDGE_RETRY_MAX_SECONDS="1",
+                EDGE_REPORT_SECONDS="1",
+                EDGE_METRICS_PORT=str(self.edge_metrics_port),
+            )
+            | self.edge_settings
         )
 
     def manage(self, env: dict[str, str], *args: str, check: bool = True) -> str:
