@@ -6,6 +6,7 @@
 #   sudo deploy/install.sh --server-name ris.hospital.local            # install and start
 #   sudo deploy/install.sh --dry-run                                   # print what it would do, change nothing
 #   deploy/install.sh --root /tmp/scratch --prefix "$PWD"              # write the files into a scratch root only
+#   sudo deploy/install.sh --edge KIB --central 10.8.0.1                 # an edge node for site KIB (docs/edge.md)
 #
 # Run it again to upgrade: it keeps mwl-ris.env (the secret key, the passwords) and the data, installs the
 # new code and requirements, migrates and restarts.
@@ -18,8 +19,10 @@ SERVER_NAME="$(hostname -f 2>/dev/null || hostname)"
 DB_NAME=mwl_ris
 DB_USER=mwl_ris
 SOURCE="$(cd "$(dirname "$0")/.." && pwd)"
+EDGE_SITE=""  # an edge node (docs/edge.md): the gateway and the forwarder only, on a replica of the site
+CENTRAL=""
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
@@ -27,11 +30,14 @@ while [ $# -gt 0 ]; do
         --prefix) PREFIX="${2:?--prefix needs a folder}"; shift ;;
         --server-name) SERVER_NAME="${2:?--server-name needs a name}"; shift ;;
         --db-name) DB_NAME="${2:?}"; shift ;;
+        --edge) EDGE_SITE="$(printf '%s' "${2:?--edge needs the site code}" | tr '[:lower:]' '[:upper:]')"; shift ;;
+        --central) CENTRAL="${2:?--central needs the address of the centre}"; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
     shift
 done
+if [ -n "$EDGE_SITE" ] && [ -z "$CENTRAL" ]; then echo "--edge needs --central ADDRESS (the centre over the VPN)" >&2; exit 2; fi
 
 say() { printf '[install] %s\n' "$*"; }
 # A command that changes the system: printed in a dry run or a scratch root, run otherwise.
@@ -70,8 +76,13 @@ fi
 
 say "1/8 system packages"
 run apt-get update -qq
-run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-dev build-essential \
-    postgresql postgresql-client redis-server nginx dcmtk openssl
+if [ -n "$EDGE_SITE" ]; then  # no web app, broker or Celery at an edge
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-dev build-essential \
+        postgresql postgresql-client dcmtk openssl
+else
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-dev build-essential \
+        postgresql postgresql-client redis-server nginx dcmtk openssl
+fi
 
 say "2/8 the mwl-ris user and folders"
 if ! id mwl-ris >/dev/null 2>&1; then
@@ -101,6 +112,19 @@ else
     db_password="$(openssl rand -hex 24)"
 fi
 SECRET="$db_password"
+edge_settings=""
+if [ -n "$EDGE_SITE" ]; then
+    edge_settings="# --- this is an edge node (docs/edge.md) ---
+RIS_ROLE=edge
+RIS_SITE=$EDGE_SITE
+# paste the line that edge_setup publish --site $EDGE_SITE printed at the centre:
+EDGE_CENTRAL_DATABASE_URL=
+EDGE_CENTRAL_HOST=$CENTRAL
+EDGE_CENTRAL_PORT=11112
+EDGE_CENTRAL_AE_TITLE=RIS_MWL
+EDGE_AE_TITLE=EDGE_$EDGE_SITE
+EDGE_METRICS_PORT=9103"
+fi
 if [ ! -f "$ROOT$env_file" ]; then
     secret_key="$(openssl rand -base64 48 | tr -d '\n')"
     metrics_token="$(openssl rand -hex 24)"
@@ -129,6 +153,7 @@ AUDIT_ARCHIVE_DIR=/var/lib/mwl-ris/audit
 AUDIT_HMAC_KEY_FILE=/etc/mwl-ris/audit-hmac.key
 BACKUP_DIR=/var/backups/mwl-ris
 BACKUP_KEEP_DAYS=14
+$edge_settings
 ENV
     run chown root:mwl-ris "$env_file"
 fi
@@ -152,9 +177,24 @@ manage collectstatic --no-input --verbosity 0
 
 say "6/8 the systemd units"
 for unit in "$SOURCE"/deploy/systemd/*; do
-    template "$unit" | put "/etc/systemd/system/$(basename "$unit")" 0644
+    name="$(basename "$unit")"
+    case "$EDGE_SITE:$name" in
+        :mwl-ris-edge*) continue ;;  # the centre: no edge units
+        ?*:mwl-ris-gateway.service|?*:mwl-ris-edge*) ;;  # an edge: the gateway and its own units only
+        ?*:*) continue ;;
+    esac
+    template "$unit" | put "/etc/systemd/system/$name" 0644
 done
 run systemctl daemon-reload
+if [ -n "$EDGE_SITE" ]; then
+    run systemctl enable mwl-ris-edge.target mwl-ris-gateway.service mwl-ris-edge-forward.service
+    say "done (edge node $EDGE_SITE). Next, as in docs/edge.md: put EDGE_CENTRAL_DATABASE_URL in $env_file, then"
+    say "  sudo -u postgres env \$(grep -v '^#' $env_file | xargs) DATABASE_URL=postgres:///$DB_NAME?host=/var/run/postgresql \\"
+    say "      $PREFIX/.venv/bin/python $PREFIX/manage.py edge_setup subscribe"
+    say "  systemctl start mwl-ris-edge.target"
+    say "  runuser -u mwl-ris -- bash -c 'set -a; . $env_file; set +a; cd $PREFIX && .venv/bin/python manage.py ris_check'"
+    exit 0
+fi
 run systemctl enable --now mwl-ris.target mwl-ris-web.service mwl-ris-gateway.service mwl-ris-hl7.service \
     mwl-ris-worker.service mwl-ris-beat.service mwl-ris-backup.timer
 run systemctl restart mwl-ris.target

@@ -47,9 +47,21 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def publish(site: Site, *, password: str) -> list[str]:
-    """At the centre (as a superuser): the site's replication user and
-    publication, created or brought up to date. Returns the statements run."""
+def masked(statements: list[str], secret: str) -> list[str]:
+    """The statements as they may be shown: no password, no connection string."""
+    hidden = [s.replace(_literal(secret), "'…'") for s in statements] if secret else list(statements)
+    return [re.sub(r"CONNECTION '[^']*'", "CONNECTION '…'", s) for s in hidden]
+
+
+def run_statements(statements: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def publish_statements(site: Site, *, password: str) -> list[str]:
+    """At the centre: the SQL that creates (or brings up to date) the site's
+    replication user and publication. A superuser runs it (a REPLICATION role)."""
     code, publication, role = _code(site.code), publication_name(site.code), role_name(site.code)
     statements = [
         "ALTER TABLE worklist_worklistitem REPLICA IDENTITY USING INDEX wl_replica_identity",
@@ -74,9 +86,7 @@ def publish(site: Site, *, password: str) -> list[str]:
             statements.append(f"CREATE PUBLICATION {publication} FOR TABLE {tables}")
         else:
             statements.append(f"ALTER PUBLICATION {publication} SET TABLE {tables}")
-        for statement in statements:
-            cursor.execute(statement)
-    return [s.replace(_literal(password), "'…'") for s in statements]
+    return statements
 
 
 def unpublish(site_code: str) -> list[str]:
@@ -102,26 +112,25 @@ def unpublish(site_code: str) -> list[str]:
     return done
 
 
-def subscribe(site_code: str, *, central_url: str, rebuild: bool = False) -> list[str]:
-    """At the edge (as a superuser, after migrate): the subscription to the
-    site's publication. The edge's copies are emptied first (the initial copy
-    fills them); with ``rebuild`` an existing subscription is dropped first."""
+def subscribe_statements(site_code: str, *, central_url: str, rebuild: bool = False) -> list[str]:
+    """At the edge (after migrate): the SQL of the subscription to the site's
+    publication, which a superuser runs. The edge's copies are emptied first
+    (the initial copy fills them); with ``rebuild`` an existing subscription
+    is dropped first (its slot at the centre too, the centre being reachable)."""
     name = publication_name(site_code)
-    done = []
+    statements = []
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", [name])
         if cursor.fetchone() is not None:
             if not rebuild:
                 raise RuntimeError(f"The subscription {name} exists already (use --rebuild to make it again).")
-            done += unsubscribe(site_code)
-        statements = [
-            f"TRUNCATE {', '.join(REPLICATED_TABLES)} CASCADE",
-            f"CREATE SUBSCRIPTION {name} CONNECTION {_literal(central_url)} PUBLICATION {name} "
-            "WITH (copy_data = true, disable_on_error = false)",
-        ]
-        for statement in statements:
-            cursor.execute(statement)
-    return done + [re.sub(r"CONNECTION '[^']*'", "CONNECTION '…'", s) for s in statements]
+            statements.append(f"DROP SUBSCRIPTION {name}")
+    return [
+        *statements,
+        f"TRUNCATE {', '.join(REPLICATED_TABLES)} CASCADE",
+        f"CREATE SUBSCRIPTION {name} CONNECTION {_literal(central_url)} PUBLICATION {name} "
+        "WITH (copy_data = true, disable_on_error = false)",
+    ]
 
 
 def unsubscribe(site_code: str) -> list[str]:

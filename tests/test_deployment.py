@@ -149,3 +149,20 @@ def test_compose_checks_the_gateway_and_hl7_health() -> None:
     services = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))["services"]
     assert services["gateway"]["healthcheck"]["test"] == ["CMD", "python", "manage.py", "ris_probe", "dicom"]
     assert services["hl7"]["healthcheck"]["test"] == ["CMD", "python", "manage.py", "ris_probe", "hl7"]
+
+
+def test_the_installer_sets_up_an_edge_node_with_its_units_only(tmp_path: Path) -> None:
+    done = install("--root", str(tmp_path), "--prefix", str(ROOT), "--edge", "kib", "--central", "10.8.0.1")
+    assert done.returncode == 0, done.stderr
+    units = sorted(p.name for p in (tmp_path / "etc/systemd/system").iterdir())
+    assert units == ["mwl-ris-edge-forward.service", "mwl-ris-edge.target", "mwl-ris-gateway.service"]
+    env_file = (tmp_path / "etc/mwl-ris/mwl-ris.env").read_text()
+    settings = dict(line.split("=", 1) for line in env_file.splitlines() if "=" in line and line[0] != "#")
+    assert (settings["RIS_ROLE"], settings["RIS_SITE"], settings["EDGE_CENTRAL_HOST"]) == ("edge", "KIB", "10.8.0.1")
+    assert settings["EDGE_AE_TITLE"] == "EDGE_KIB"
+    assert "+ systemctl enable mwl-ris-edge.target" in done.stdout
+    assert "nginx" not in done.stdout  # no web app at an edge
+    assert "edge_setup subscribe" in done.stdout
+    refused = install("--root", str(tmp_path / "x"), "--prefix", str(ROOT), "--edge", "KIB")
+    assert refused.returncode == 2
+    assert "--edge needs --central" in refused.stderr

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from edge.forwarder import _settled
 from edge.models import EdgeStatus, OutboxMessage
+from facility.models import Site
 from facility.services import site_save
 from operations.checks import Options, run_checks
 from scheduling.stations import station_create
@@ -86,3 +87,31 @@ def test_the_forwarder_reads_the_centres_answer(
 ) -> None:
     message = OutboxMessage(operation=operation, dataset={"00400252": {"vr": "CS", "Value": [status]}})
     assert _settled(message, code, in_doubt) == outcome
+
+
+@pytest.mark.django_db
+def test_publish_sql_for_a_superuser_to_run(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How an installation publishes a site (docs/edge.md): the app's own database role may not
+    create a REPLICATION user, so --sql prints what `sudo -u postgres psql` runs; the rest goes to stderr."""
+    import io
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("edge nodes need PostgreSQL")
+    monkeypatch.setenv("EDGE_REPLICATION_PASSWORD", "it's-secret")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("edge_setup", "publish", "--site", "kib", "--name", "Kibaha", "--central-host", "10.8.0.1", "--sql",
+                 stdout=out, stderr=err)  # fmt: skip
+    site = Site.objects.get(code="KIB")
+    assert site.edge_ae_title == "EDGE_KIB"
+    sql = out.getvalue()
+    assert "CREATE ROLE ris_edge_kib WITH LOGIN REPLICATION PASSWORD 'it''s-secret';" in sql
+    assert f"scheduling_station WHERE (site_id = {site.pk})" in sql
+    assert "worklist_worklistitem WHERE (site_code = 'KIB')" in sql
+    assert "EDGE_CENTRAL_DATABASE_URL=postgresql://ris_edge_kib:it%27s-secret@10.8.0.1:" in err.getvalue()
+    assert "EDGE_CENTRAL" not in sql  # psql gets SQL only
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_publication WHERE pubname = 'ris_site_kib'")
+        assert cursor.fetchone() == (0,)  # printed, not run

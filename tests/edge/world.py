@@ -165,7 +165,18 @@ class World:
         self._central = Central(central)
         self.central("seed", site=SITE, station=STATION, edge_ae=EDGE_AE)
         self.manage({**central, "EDGE_REPLICATION_PASSWORD": "edge-secret"}, "edge_setup", "publish", "--site", SITE)
-        self.manage(self.edge_env(), "edge_setup", "subscribe", "--wait", "60")
+        # as an installation does it (docs/edge.md): the app prints the SQL, a superuser runs it with psql
+        sql = self.manage(self.edge_env(), "edge_setup", "subscribe", "--sql")
+        assert "CREATE SUBSCRIPTION ris_site_kib" in sql
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.edge_db.url("ris")],
+            input=sql,
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self.manage(self.edge_env(), "edge_setup", "wait", "--wait", "60")
         self._spawn("central-gateway", central, "mwl_gateway", "--port", str(self.central_gateway_port))
         self._spawn("edge-gateway", self.edge_env(), "mwl_gateway", "--port", str(self.edge_gateway_port))
         self.start_forwarder()

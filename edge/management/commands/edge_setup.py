@@ -1,16 +1,22 @@
 """python manage.py edge_setup …: set up a site's edge node (docs/edge.md).
 
-At the centre (DATABASE_URL: the central database, as a superuser):
-  edge_setup publish --site KIB [--name "Kibaha Imaging Centre"] [--edge-ae EDGE_KIB]
+At the centre (DATABASE_URL: the central database):
+  edge_setup publish --site KIB [--name "Kibaha Imaging Centre"] [--edge-ae EDGE_KIB] [--sql]
       the site, its replication user (password from EDGE_REPLICATION_PASSWORD, or made up and shown
       once) and its publication; prints the EDGE_CENTRAL_DATABASE_URL the edge needs.
   edge_setup unpublish --site KIB
-At the edge (RIS_ROLE=edge, RIS_SITE, EDGE_CENTRAL_DATABASE_URL; DATABASE_URL as a superuser):
-  edge_setup subscribe [--rebuild] [--wait 120]
+At the edge (RIS_ROLE=edge, RIS_SITE, EDGE_CENTRAL_DATABASE_URL):
+  edge_setup subscribe [--rebuild] [--wait 120] [--sql]
       the schema (migrate), then the subscription; waits for the initial copy and shows what arrived.
+  edge_setup wait [--wait 120]
+      waits for the initial copy (after `subscribe --sql | psql`).
   edge_setup unsubscribe
 Either:
   edge_setup status
+
+The replication user and the subscription need a PostgreSQL superuser. When DATABASE_URL is not one
+(an installation: the app's own role), --sql prints the SQL instead, for `sudo -u postgres psql -d DB`;
+everything else (the site, the messages) goes to stderr.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ class Command(BaseCommand):
     help = "Set up an edge node: publish a site at the centre, subscribe to it at the edge (docs/edge.md)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("action", choices=["publish", "unpublish", "subscribe", "unsubscribe", "status"])
+        parser.add_argument("action", choices=["publish", "unpublish", "subscribe", "wait", "unsubscribe", "status"])
+        parser.add_argument("--sql", action="store_true", help="Print the SQL a superuser runs, instead of running it.")
         parser.add_argument("--site", help="The site's code (at the centre; the edge uses RIS_SITE).")
         parser.add_argument("--name", default="", help="publish: the site's name (when it is new).")
         parser.add_argument("--edge-ae", default=None, help="publish: the AE title the edge forwards MPPS with.")
@@ -68,8 +75,8 @@ class Command(BaseCommand):
             edge_ae = f"EDGE_{code}"[:16]
         site = site_save(code=code, name=options["name"], edge_ae_title=edge_ae)
         password = os.environ.get("EDGE_REPLICATION_PASSWORD") or secrets.token_urlsafe(24)
-        for statement in replication.publish(site, password=password):
-            self.stdout.write(f"  {statement}")
+        statements = replication.publish_statements(site, password=password)
+        out = self._run_or_print(statements, password, sql=options["sql"])
         stations = Station.objects.filter(site=site).count()
         items = WorklistItem.objects.filter(site_code=code).count()
         db = connection.settings_dict
@@ -78,13 +85,24 @@ class Command(BaseCommand):
             f"postgresql://{replication.role_name(code)}:{quote(password, safe='')}@{host}:{db.get('PORT') or 5432}"
             f"/{db['NAME']}"
         )
-        self.stdout.write(
-            f"Site {site.code} ({site.name}) published: {stations} station(s), {items} worklist item(s); "
-            f"its edge forwards MPPS as {site.edge_ae_title}."
+        out.write(
+            f"Site {site.code} ({site.name}) {'ready to publish' if options['sql'] else 'published'}: "
+            f"{stations} station(s), {items} worklist item(s); its edge forwards MPPS as {site.edge_ae_title}."
         )
         if "EDGE_REPLICATION_PASSWORD" not in os.environ:
-            self.stdout.write("The password was made up now and is shown only this once.")
-        self.stdout.write(f"At the edge: EDGE_CENTRAL_DATABASE_URL={url}")
+            out.write("The password was made up now and is shown only this once.")
+        out.write(f"At the edge: EDGE_CENTRAL_DATABASE_URL={url}")
+
+    def _run_or_print(self, statements: list[str], secret: str, *, sql: bool) -> Any:
+        """Run the statements here, or print them for psql; returns where the messages go."""
+        if sql:
+            for statement in statements:
+                self.stdout.write(f"{statement};")
+            return self.stderr
+        replication.run_statements(statements)
+        for statement in replication.masked(statements, secret):
+            self.stdout.write(f"  {statement}")
+        return self.stdout
 
     def unpublish(self, options: dict[str, Any]) -> None:
         for statement in replication.unpublish(self._site_code(options, edge=False)):
@@ -98,10 +116,17 @@ class Command(BaseCommand):
             raise CommandError("Set EDGE_CENTRAL_DATABASE_URL (edge_setup publish at the centre prints it).")
         code = self._site_code(options, edge=True)
         call_command("migrate", interactive=False, verbosity=0)
-        for statement in replication.subscribe(
+        statements = replication.subscribe_statements(
             code, central_url=settings.EDGE_CENTRAL_DATABASE_URL, rebuild=options["rebuild"]
-        ):
-            self.stdout.write(f"  {statement}")
+        )
+        out = self._run_or_print(statements, "", sql=options["sql"])
+        if options["sql"]:
+            out.write("Run this SQL as a superuser at the edge, then: python manage.py edge_setup wait")
+            return
+        self.wait(options)
+
+    def wait(self, options: dict[str, Any]) -> None:
+        code = self._site_code(options, edge=True)
         deadline = time.monotonic() + options["wait"]
         state = replication.subscription_state(code)
         while (state.syncing or not state.running) and time.monotonic() < deadline:
