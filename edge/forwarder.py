@@ -1,6 +1,7 @@
 """The edge's MPPS forwarder (``manage.py edge_forward``): sends the outbox
 to the centre's gateway as DICOM MPPS, one message at a time in id order,
-and reports the edge's state to the centre.
+and reports the edge's state to the centre. It also runs the edge's own
+housekeeping (its audit trail's seal and checks), as an edge has no Celery.
 
 Delivery is at least once, made idempotent by the SOP Instance UID the edge
 gave each step: a message is marked *in doubt* (committed) before it is sent,
@@ -28,6 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.association import Association
@@ -227,6 +229,7 @@ class Forwarder:
             self.reachable = False
 
     def run(self) -> None:
+        Housekeeping(self.stop).start()
         logger.info(
             "edge forwarder for site %s: MPPS to %s at %s:%s as %s",
             settings.RIS_SITE,
@@ -253,6 +256,39 @@ class Forwarder:
                     self.stop.wait(0.2)
         finally:
             self._release()
+
+
+# The centre's Celery jobs an edge needs for its own database (its gateway's audit trail and heartbeats);
+# nothing that changes the replicated worklist, which only the centre's changes may touch.
+HOUSEKEEPING = ("audit-seal", "audit-verify", "audit-export-prune", "monitoring-prune")
+
+
+class Housekeeping(threading.Thread):
+    """The edge runs no Celery: these jobs run here, on their beat intervals, in this thread."""
+
+    def __init__(self, stop: threading.Event):
+        super().__init__(name="edge-housekeeping", daemon=True)
+        self.stop_event = stop
+        schedule = settings.CELERY_BEAT_SCHEDULE
+        self.jobs = [
+            (name, import_string(str(schedule[name]["task"])), float(str(schedule[name]["schedule"])))
+            for name in HOUSEKEEPING
+        ]
+
+    def run(self) -> None:
+        due = {name: 0.0 for name, _job, _every in self.jobs}
+        while not self.stop_event.is_set():
+            for name, job, every in self.jobs:
+                if time.monotonic() < due[name]:
+                    continue
+                due[name] = time.monotonic() + every
+                try:
+                    job()
+                except Exception:  # logged; tried again at its next turn
+                    logger.exception("edge housekeeping: %s failed", name)
+                finally:
+                    close_old_connections()
+            self.stop_event.wait(1)
 
 
 def report_to_centre(status: EdgeStatus) -> None:

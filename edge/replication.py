@@ -89,27 +89,22 @@ def publish_statements(site: Site, *, password: str) -> list[str]:
     return statements
 
 
-def unpublish(site_code: str) -> list[str]:
-    """At the centre: the publication, a slot the edge left behind, and the user, gone."""
+def unpublish_statements(site_code: str) -> list[str]:
+    """At the centre: the SQL that removes the site's publication, a slot its
+    edge left behind (which would keep WAL for ever) and its user; a superuser runs it."""
     publication, role = publication_name(site_code), role_name(site_code)
-    done = []
+    statements = [f"DROP PUBLICATION IF EXISTS {publication}"]
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP PUBLICATION IF EXISTS {publication}")
-        done.append(f"DROP PUBLICATION IF EXISTS {publication}")
-        cursor.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
-            [publication],
-        )
+        cursor.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", [publication])
+        slot = cursor.fetchone()
+        if slot is not None:
+            if slot[0]:
+                raise RuntimeError(f"The edge is still connected to {publication}: unsubscribe it first.")
+            statements.append(f"SELECT pg_drop_replication_slot({_literal(publication)})")
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
         if cursor.fetchone() is not None:
-            for statement in (
-                f"REVOKE ALL ON {', '.join(REPLICATED_TABLES)}, {STATUS_TABLE} FROM {role}",
-                f"REVOKE ALL ON SEQUENCE {STATUS_TABLE}_id_seq FROM {role}",
-                f"DROP ROLE {role}",
-            ):
-                cursor.execute(statement)
-                done.append(statement)
-    return done
+            statements += [f"DROP OWNED BY {role}", f"DROP ROLE {role}"]
+    return statements
 
 
 def subscribe_statements(site_code: str, *, central_url: str, rebuild: bool = False) -> list[str]:
@@ -130,6 +125,18 @@ def subscribe_statements(site_code: str, *, central_url: str, rebuild: bool = Fa
         f"TRUNCATE {', '.join(REPLICATED_TABLES)} CASCADE",
         f"CREATE SUBSCRIPTION {name} CONNECTION {_literal(central_url)} PUBLICATION {name} "
         "WITH (copy_data = true, disable_on_error = false)",
+    ]
+
+
+def unsubscribe_statements(site_code: str) -> list[str]:
+    """At the edge: the SQL that removes the subscription whether or not the
+    centre is reachable; its slot at the centre stays (edge_setup unpublish, or
+    pg_drop_replication_slot there, removes it)."""
+    name = publication_name(site_code)
+    return [
+        f"ALTER SUBSCRIPTION {name} DISABLE",
+        f"ALTER SUBSCRIPTION {name} SET (slot_name = NONE)",
+        f"DROP SUBSCRIPTION {name}",
     ]
 
 

@@ -638,7 +638,9 @@ def check_audit(options: Options) -> Iterator[Result]:
             "audit",
             FAIL,
             _("The audit trail has never been verified."),
-            _("Run: python manage.py audit_verify (and keep beat running: it verifies every hour)."),
+            _("Run: python manage.py audit_verify (and keep edge_forward running: it verifies every hour).")
+            if settings.RIS_ROLE == "edge"
+            else _("Run: python manage.py audit_verify (and keep beat running: it verifies every hour)."),
         )
     elif not last.ok:
         yield Result(
@@ -653,7 +655,9 @@ def check_audit(options: Options) -> Iterator[Result]:
             "audit",
             FAIL,
             _("The last audit verification is from %(at)s.") % {"at": _ago(last.at)},
-            _("Keep beat and a worker running, or run: python manage.py audit_verify"),
+            _("Keep edge_forward running, or run: python manage.py audit_verify")
+            if settings.RIS_ROLE == "edge"
+            else _("Keep beat and a worker running, or run: python manage.py audit_verify"),
         )
     else:
         yield Result(

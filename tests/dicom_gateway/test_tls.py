@@ -282,3 +282,52 @@ def test_gateway_command_refuses_to_start_with_a_bad_key_and_logs_the_certificat
     assert "certificate=CN=ris-server" in caplog.text
     settings.MWL_TLS_PORT = 0
     assert gateway_tls_context() is None
+
+
+def test_an_edge_forwards_its_mpps_over_tls_with_its_certificate(
+    tls_gateway: Gateway, live_worklist: Worklist, site_certs: SiteCertificates, settings: Any
+) -> None:
+    """The edge's forwarder (edge/forwarder.py) as a TLS client of the centre's gateway: the
+    centre's certificate checked against the site CA, the edge's own sent (the port requires one)."""
+    from django.utils import timezone
+
+    from edge.forwarder import Forwarder
+    from edge.models import OutboxMessage, OutboxState
+    from facility.services import site_save
+    from orders.models import ExamStatus
+
+    site_save(code="KIB", name="Kibaha", edge_ae_title="EDGE_KIB")
+    tls_gateway.policy.invalidate()
+    settings.EDGE_AE_TITLE, settings.EDGE_CENTRAL_HOST, settings.EDGE_CENTRAL_PORT = (
+        "EDGE_KIB", "localhost", tls_gateway.tls_port
+    )  # fmt: skip
+    settings.EDGE_CENTRAL_TLS_CA_FILE = str(site_certs.ca)
+    settings.EDGE_TLS_CERT_FILE, settings.EDGE_TLS_KEY_FILE = str(site_certs.client_cert), str(site_certs.client_key)
+    order = live_worklist.orders["neema"]
+    message = OutboxMessage.objects.create(
+        operation="N-CREATE",
+        sop_instance_uid="1.2.826.0.1.3680043.10.1.7",
+        dataset=in_progress(order).to_json_dict(),
+        calling_ae_title="CT_KIB",
+        created_at=timezone.now(),
+    )
+    forwarder = Forwarder()
+    try:
+        assert forwarder.forward_one()
+    finally:
+        forwarder._release()
+    message.refresh_from_db()
+    assert (message.state, message.dicom_status) == (OutboxState.FORWARDED, 0)
+    order.refresh_from_db()
+    assert order.status == ExamStatus.IN_PROGRESS
+    # without the CA the centre's certificate is not trusted: nothing is sent, the message waits
+    settings.EDGE_CENTRAL_TLS_CA_FILE = str(site_certs.other_ca)
+    second = OutboxMessage.objects.create(
+        operation="N-SET", sop_instance_uid=message.sop_instance_uid, dataset={}, calling_ae_title="CT_KIB",
+        created_at=timezone.now(),
+    )  # fmt: skip
+    assert not Forwarder().forward_one()
+    second.refresh_from_db()
+    assert second.state == OutboxState.PENDING
+    assert second.attempts == 0  # never sent: not in doubt
+    assert "no association" in second.last_error

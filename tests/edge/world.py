@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,10 +129,13 @@ class World:
         assert done.returncode == 0 or not check, f"manage.py {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def edge_check(self, env: dict[str, str]) -> list[dict[str, str]]:
-        """ris_check's "edge" lines, run with ``env`` (the centre's or the edge's)."""
+    def checks(self, env: dict[str, str]) -> list[dict[str, str]]:
+        """ris_check's results, run with ``env`` (the centre's or the edge's)."""
         out = self.manage(env, "ris_check", "--json", "--skip", "celery worker", check=False)
-        return [r for r in json.loads(out) if r["name"] == "edge"]
+        return list(json.loads(out))
+
+    def edge_check(self, env: dict[str, str]) -> list[dict[str, str]]:
+        return [r for r in self.checks(env) if r["name"] == "edge"]
 
     def edge_metrics(self) -> str:
         import urllib.request
@@ -208,6 +212,7 @@ class World:
                 link.cut()
         self.edge_db.stop()
         self.central_db.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def central(self, do: str, **kwargs: Any) -> Any:
         """An action at the centre (tests/edge/central.py)."""

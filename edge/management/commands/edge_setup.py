@@ -4,13 +4,13 @@ At the centre (DATABASE_URL: the central database):
   edge_setup publish --site KIB [--name "Kibaha Imaging Centre"] [--edge-ae EDGE_KIB] [--sql]
       the site, its replication user (password from EDGE_REPLICATION_PASSWORD, or made up and shown
       once) and its publication; prints the EDGE_CENTRAL_DATABASE_URL the edge needs.
-  edge_setup unpublish --site KIB
+  edge_setup unpublish --site KIB [--sql]
 At the edge (RIS_ROLE=edge, RIS_SITE, EDGE_CENTRAL_DATABASE_URL):
   edge_setup subscribe [--rebuild] [--wait 120] [--sql]
       the schema (migrate), then the subscription; waits for the initial copy and shows what arrived.
   edge_setup wait [--wait 120]
       waits for the initial copy (after `subscribe --sql | psql`).
-  edge_setup unsubscribe
+  edge_setup unsubscribe [--sql]
 Either:
   edge_setup status
 
@@ -105,9 +105,10 @@ class Command(BaseCommand):
         return self.stdout
 
     def unpublish(self, options: dict[str, Any]) -> None:
-        for statement in replication.unpublish(self._site_code(options, edge=False)):
-            self.stdout.write(f"  {statement}")
-        self.stdout.write("Unpublished.")
+        statements = replication.unpublish_statements(self._site_code(options, edge=False))
+        self._run_or_print(statements, "", sql=options["sql"]).write(
+            "Ready to unpublish." if options["sql"] else "Unpublished."
+        )
 
     def subscribe(self, options: dict[str, Any]) -> None:
         if settings.RIS_ROLE != "edge":
@@ -144,6 +145,10 @@ class Command(BaseCommand):
         )
 
     def unsubscribe(self, options: dict[str, Any]) -> None:
+        if options["sql"]:
+            self._run_or_print(replication.unsubscribe_statements(self._site_code(options, edge=True)), "", sql=True)
+            self.stderr.write("The slot at the centre stays: remove it there (docs/edge.md, Removing a site).")
+            return
         for statement in replication.unsubscribe(self._site_code(options, edge=True)):
             self.stdout.write(f"  {statement}")
         self.stdout.write("Unsubscribed.")
