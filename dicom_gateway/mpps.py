@@ -171,7 +171,12 @@ def _flag(step: PerformedProcedureStep, problem: str, *, from_edge: bool) -> int
     could send again would change that (docs/edge.md, "Conflicts")."""
     if not problem:
         return status.SUCCESS
-    step.review_reason = problem[:200]
+    order = step.order
+    where = step.performed_station_ae_title or step.calling_ae_title
+    if where != step.calling_ae_title:
+        where = f"{where} (via {step.calling_ae_title})"
+    exam = f"The exam is {order.get_status_display().lower()} here" if order is not None else "The exam"
+    step.review_reason = f"{exam}, but {where} reported it {step.status}: {problem}"[:200]
     step.save(update_fields=["review_reason", "updated_at"])
     return status.SUCCESS if from_edge else status.PROCESSING_FAILURE
 

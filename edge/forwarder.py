@@ -36,6 +36,7 @@ from pynetdicom.association import Association
 from pynetdicom.sop_class import ModalityPerformedProcedureStep, Verification  # type: ignore[attr-defined]
 
 from edge.models import EdgeStatus, OutboxMessage, OutboxState
+from edge.replication import subscription_state
 from edge.services import edge_status_refresh, holds_release, status_fields
 from mwl_ris.lib.tls import client_context
 
@@ -77,6 +78,7 @@ class Forwarder:
         self.next_report = 0.0
         self.last_as_of_log = -float(AS_OF_LOG_SECONDS)
         self.link_up = False
+        self.next_link_look = 0.0
 
     # --- the link ---------------------------------------------------------
     def _associate(self) -> Association:
@@ -191,6 +193,15 @@ class Forwarder:
         if attempts in (1, 5) or attempts % 20 == 0:
             logger.warning("edge outbox #%s: not forwarded (%s); again in %s s", message.pk, error, delay)
 
+    def _look_for_the_link(self) -> None:
+        """While the link is down and MPPS wait: has replication reconnected? Then send now (one
+        local query a second), rather than at the next report or the end of a message's back-off."""
+        if not OutboxMessage.objects.filter(state=OutboxState.PENDING).exists():
+            return
+        if subscription_state(settings.RIS_SITE).running:
+            self.link_up = True
+            OutboxMessage.objects.filter(state=OutboxState.PENDING).update(next_attempt_at=timezone.now())
+
     # --- the state --------------------------------------------------------
     def report(self) -> EdgeStatus:
         """Refresh the edge's status and send it to the centre (best effort: an
@@ -244,6 +255,9 @@ class Forwarder:
                 worked = False
                 try:
                     worked = self.forward_one()
+                    if not worked and not self.link_up and time.monotonic() >= self.next_link_look:
+                        self.next_link_look = time.monotonic() + 1
+                        self._look_for_the_link()
                     if time.monotonic() >= self.next_report:
                         self.next_report = time.monotonic() + settings.EDGE_REPORT_SECONDS
                         self.report()
