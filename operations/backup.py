@@ -104,7 +104,18 @@ def backup_create(*, backup_dir: Path | None = None, keep_days: int | None = Non
         args, env = _pg_env(current_database_url())
         if connection.settings_dict.get("PASSWORD"):
             env["PGPASSWORD"] = str(connection.settings_dict["PASSWORD"])
-        _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(partial / PG_DUMP), *args], env)
+        # Without grants, publications and subscriptions: they name roles of this cluster (an edge
+        # site's replication user, docs/edge.md) that a new server lacks, and a restored subscription
+        # would start replicating. After a restore, each site is published again.
+        dump = [
+            "pg_dump",
+            "--format=custom",
+            "--no-owner",
+            "--no-privileges",
+            "--no-publications",
+            "--no-subscriptions",
+        ]
+        _run([*dump, "--file", str(partial / PG_DUMP), *args], env)
         database = PG_DUMP
     elif connection.vendor == "sqlite":
         source = sqlite3.connect(str(settings.DATABASES["default"]["NAME"]))

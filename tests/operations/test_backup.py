@@ -144,3 +144,27 @@ def test_an_archive_that_reaches_outside_its_folder_is_refused(new_database: str
     with pytest.raises(CommandError, match=re.escape("unexpected entry in the archive: audit/../../evil.txt")):
         call_command("ris_restore", str(backup.path), database_url=new_database, archive_dir=tmp_path / "restored")
     assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_leaves_out_a_sites_publication_and_grants(new_database: str, tmp_path: Path) -> None:
+    """A centre with edge nodes (docs/edge.md): its publications and the grants to their replication
+    users name roles of this cluster; in a backup they would break a restore on a new server (or, for
+    a subscription, start replicating). The restore is clean; the sites are published again after it."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE PUBLICATION ris_site_test FOR TABLE worklist_worklistitem WHERE (site_code = 'TEST')")
+        cursor.execute("GRANT SELECT ON worklist_worklistitem TO PUBLIC")
+    try:
+        backup = backup_create(backup_dir=tmp_path / "backups")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP PUBLICATION ris_site_test")
+            cursor.execute("REVOKE SELECT ON worklist_worklistitem FROM PUBLIC")
+    listing = subprocess.run(
+        ["pg_restore", "--list", str(backup.path / "database.dump")], capture_output=True, text=True, check=True
+    ).stdout
+    assert "PUBLICATION" not in listing
+    assert " ACL " not in listing
+    call_command("ris_restore", str(backup.path), database_url=new_database, archive_dir=tmp_path / "archive")
+    with psycopg.connect(new_database) as restored:
+        assert restored.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
