@@ -42,7 +42,9 @@ class Cluster:
         return f"{self.url_root}/{database}"
 
     def _as_postgres(self, *command: str) -> subprocess.CompletedProcess[str]:
-        prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        # runuser is in /usr/sbin, which a minimal PATH (CI's) may lack
+        runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or "runuser"
+        prefix = [] if os.geteuid() != 0 else [runuser, "-u", "postgres", "--"]
         return subprocess.run([*prefix, *command], capture_output=True, text=True, check=True, timeout=120)
 
     def start(self) -> Cluster:
