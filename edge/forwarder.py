@@ -79,6 +79,7 @@ class Forwarder:
         self.last_as_of_log = -float(AS_OF_LOG_SECONDS)
         self.link_up = False
         self.next_link_look = 0.0
+        self.failures = 0  # in a row, for the back-off
 
     # --- the link ---------------------------------------------------------
     def _associate(self) -> Association:
@@ -158,6 +159,7 @@ class Forwarder:
         if outcome == "retry":
             self._retry(message, f"the centre answered 0x{code:04X}", code=code, in_doubt=False)
             return False
+        self.failures = 0
         now = timezone.now()
         with transaction.atomic():
             OutboxMessage.objects.filter(pk=message.pk).update(
@@ -180,7 +182,9 @@ class Forwarder:
         return True
 
     def _retry(self, message: OutboxMessage, error: str, *, code: int | None, in_doubt: bool | None = None) -> None:
-        attempts = max(message.attempts, 1)
+        # the back-off counts the failures in a row, sent or not (an unreachable centre is never sent to)
+        self.failures += 1
+        attempts = self.failures
         delay = min(2 ** min(attempts - 1, 16), settings.EDGE_RETRY_MAX_SECONDS)
         fields: dict[str, Any] = {
             "next_attempt_at": timezone.now() + dt.timedelta(seconds=delay),

@@ -115,3 +115,31 @@ def test_publish_sql_for_a_superuser_to_run(settings: Any, monkeypatch: pytest.M
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_publication WHERE pubname = 'ris_site_kib'")
         assert cursor.fetchone() == (0,)  # printed, not run
+
+
+@pytest.mark.django_db
+def test_the_forwarder_backs_off_while_the_centre_is_unreachable(settings: Any) -> None:
+    """No association, again and again: 1 s, 2 s, 4 s … up to EDGE_RETRY_MAX_SECONDS; nothing is sent,
+    so the message is never in doubt."""
+    from edge.forwarder import Forwarder
+    from tests.dicom_gateway.test_command import free_port
+
+    settings.EDGE_AE_TITLE, settings.EDGE_CENTRAL_HOST, settings.EDGE_CENTRAL_PORT = (
+        "EDGE_KIB",
+        "127.0.0.1",
+        free_port(),
+    )
+    settings.EDGE_RETRY_MAX_SECONDS = 4
+    message = OutboxMessage.objects.create(
+        operation="N-CREATE", sop_instance_uid="1.2.3", dataset={}, calling_ae_title="CT_KIB", created_at=timezone.now()
+    )
+    forwarder, delays = Forwarder(), []
+    for _ in range(4):
+        OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+        assert not forwarder.forward_one()
+        message.refresh_from_db()
+        assert message.next_attempt_at is not None
+        delays.append(round((message.next_attempt_at - timezone.now()).total_seconds()))
+    assert delays == [1, 2, 4, 4]
+    assert (message.attempts, message.in_doubt, message.state) == (0, False, "pending")
+    assert "no association" in message.last_error
