@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from facility.models import Site
 
@@ -150,15 +150,11 @@ def unsubscribe(site_code: str) -> list[str]:
         try:
             cursor.execute(f"DROP SUBSCRIPTION {name}")
             return [f"DROP SUBSCRIPTION {name}"]
-        except Exception:  # noqa: BLE001 - the centre is unreachable: drop it without its slot
-            statements = [
-                f"ALTER SUBSCRIPTION {name} DISABLE",
-                f"ALTER SUBSCRIPTION {name} SET (slot_name = NONE)",
-                f"DROP SUBSCRIPTION {name}",
-            ]
-            for statement in statements:
-                cursor.execute(statement)
-            return [*statements, f"(the slot {name} at the centre is left: edge_setup unpublish removes it)"]
+        except DatabaseError:  # the centre is unreachable: drop it without its slot
+            pass
+    statements = unsubscribe_statements(site_code)
+    run_statements(statements)
+    return [*statements, f"(the slot {name} at the centre is left: edge_setup unpublish removes it)"]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -29,7 +29,7 @@ class Cluster:
     def __init__(self, *, logical: bool = False, name: str = "ris") -> None:
         self.logical = logical
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix=f"ris-pg-{name}-"))
         self.data = self.folder / "data"
         self.started = False
@@ -82,8 +82,11 @@ class Cluster:
         return self.url(name)
 
     def psql(self, database: str, sql: str) -> str:
+        """``sql`` piped into psql as a superuser, as docs/edge.md's `… --sql | sudo -u postgres psql`:
+        each statement its own transaction (CREATE SUBSCRIPTION may not run inside one)."""
         done = subprocess.run(
-            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.url(database), "-c", sql],
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", self.url(database)],
+            input=sql,
             capture_output=True,
             text=True,
             check=True,

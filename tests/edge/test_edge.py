@@ -183,3 +183,30 @@ def test_the_edges_state_is_visible_at_the_edge_and_at_the_centre(edge: World) -
     [at_centre] = edge.edge_check(edge.central_env())
     assert "KIB: connected" in at_centre["detail"]
     assert "outbox 0" in at_centre["detail"]
+
+
+def test_an_edge_is_removed_cleanly_even_with_the_link_down() -> None:
+    """docs/edge.md §7 on its own centre and edge (the others share theirs): `edge_setup status` at both
+    ends; `edge_setup unsubscribe` with the centre unreachable drops the subscription and says the slot
+    is left; `edge_setup unpublish --sql`, run by psql, removes the publication, that slot and the user."""
+    with world() as w:
+        assert "connected=True" in w.manage(w.edge_env(), "edge_setup", "status")
+        assert "slot exists=True active=True" in w.manage(w.central_env(), "edge_setup", "status", "--site", "KIB")
+        w.cut()
+        out = w.manage(w.edge_env(), "edge_setup", "unsubscribe")
+        assert "DROP SUBSCRIPTION ris_site_kib" in out
+        assert "the slot ris_site_kib at the centre is left" in out
+        assert w.edge_sql("SELECT count(*) FROM pg_subscription") == [(0,)]
+        assert "subscription exists=False" in w.manage(w.edge_env(), "edge_setup", "status")
+        w.restore()
+        wait_until(
+            lambda: w.central_sql("SELECT active FROM pg_replication_slots") == [(False,)],
+            timeout=30,
+            what="the slot at the centre inactive",
+        )
+        sql = w.manage(w.central_env(), "edge_setup", "unpublish", "--site", "KIB", "--sql")
+        w.central_db.psql("ris", sql)
+        assert w.central_sql(
+            "SELECT (SELECT count(*) FROM pg_publication), (SELECT count(*) FROM pg_replication_slots), "
+            "(SELECT count(*) FROM pg_roles WHERE rolname = 'ris_edge_kib')"
+        ) == [(0, 0, 0)]

@@ -143,3 +143,30 @@ def test_the_forwarder_backs_off_while_the_centre_is_unreachable(settings: Any) 
     assert delays == [1, 2, 4, 4]
     assert (message.attempts, message.in_doubt, message.state) == (0, False, "pending")
     assert "no association" in message.last_error
+
+
+@pytest.mark.django_db
+def test_edge_forward_lists_the_outbox_and_queues_a_refused_message_again(settings: Any) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="runs on an edge node"):
+        call_command("edge_forward", "--list")
+    settings.RIS_ROLE, settings.RIS_SITE = "edge", "KIB"
+    out = io.StringIO()
+    call_command("edge_forward", "--list", stdout=out)
+    assert out.getvalue().strip() == "The outbox is empty: everything was forwarded."
+    refused = OutboxMessage.objects.create(
+        operation="N-SET", sop_instance_uid="1.2.3", dataset={}, calling_ae_title="CT_KIB", accession_number="A1",
+        created_at=timezone.now(), state="refused", attempts=3, last_error="refused by the centre: 0x0106",
+    )  # fmt: skip
+    out = io.StringIO()
+    call_command("edge_forward", "--list", stdout=out)
+    assert f"#{refused.pk} 01/12/2026 07:00:00 N-SET 1.2.3 accession=A1 refused attempts=3" in out.getvalue()
+    assert "0x0106" in out.getvalue()
+    call_command("edge_forward", "--retry", str(refused.pk), stdout=io.StringIO())
+    refused.refresh_from_db()
+    assert (refused.state, refused.attempts, refused.last_error) == ("pending", 0, "")
+    with pytest.raises(CommandError, match=f"No refused message #{refused.pk}"):
+        call_command("edge_forward", "--retry", str(refused.pk))

@@ -25,21 +25,13 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 
 from tests.faults import TcpProxy
-from tests.pgcluster import Cluster
+from tests.pgcluster import Cluster, free_port
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE, STATION, EDGE_AE = "KIB", "CT_KIB", "EDGE_KIB"
 MPPS = "1.2.840.10008.3.1.2.3.3"
 SPS = "ScheduledProcedureStepSequence"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Central:
@@ -78,9 +70,9 @@ class World:
         self.central_db = Cluster(logical=True, name="central")
         self.edge_db = Cluster(name="edge")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.central_gateway_port = _free_port()
-        self.edge_gateway_port = _free_port()
-        self.edge_metrics_port = _free_port()
+        self.central_gateway_port = free_port()
+        self.edge_gateway_port = free_port()
+        self.edge_metrics_port = free_port()
         self.db_link: TcpProxy | None = None
         self.dicom_link: TcpProxy | None = None
         self._central: Central | None = None
@@ -172,14 +164,7 @@ class World:
         # as an installation does it (docs/edge.md): the app prints the SQL, a superuser runs it with psql
         sql = self.manage(self.edge_env(), "edge_setup", "subscribe", "--sql")
         assert "CREATE SUBSCRIPTION ris_site_kib" in sql
-        subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", self.edge_db.url("ris")],
-            input=sql,
-            text=True,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        self.edge_db.psql("ris", sql)
         self.manage(self.edge_env(), "edge_setup", "wait", "--wait", "60")
         self._spawn("central-gateway", central, "mwl_gateway", "--port", str(self.central_gateway_port))
         self._spawn("edge-gateway", self.edge_env(), "mwl_gateway", "--port", str(self.edge_gateway_port))
